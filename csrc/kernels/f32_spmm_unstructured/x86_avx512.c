@@ -1,0 +1,115 @@
+/* AVX-512 (F, BW, VL) variant. Compiled with its own flags; called only when the
+ * CPU and OS support it.
+ *   n == 1: one row at a time, 16 nonzeros per step, X gathered by column index.
+ *   n  > 1: per row, tiles of 64/32/16 columns and a masked tail; each nonzero
+ *           broadcasts its value and multiplies one row of X. Several nonzeros are
+ *           in flight per step so the FMA latency is hidden (U accumulator sets). */
+#include <immintrin.h>
+
+#include "internal.h"
+
+SK_INLINE __m512i load_idx16x(const void *col, int64_t p, int wide) {
+    return wide ? _mm512_loadu_si512((const int32_t *)col + p)
+                : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)col + p)));
+}
+
+SK_INLINE __m512i maskz_load_idx16x(__mmask16 k, const void *col, int64_t p, int wide) {
+    return wide ? _mm512_maskz_loadu_epi32(k, (const int32_t *)col + p)
+                : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, (const uint16_t *)col + p));
+}
+
+SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x,
+                         const float *bias, float *y, int64_t ldy, int wide) {
+    const float *SK_RESTRICT values = w->values;
+    const void *col = w->col_idx;
+    for (int64_t m = r0; m < r1; ++m) {
+        int64_t p = w->row_ptr[m];
+        const int64_t end = w->row_ptr[m + 1];
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        for (; p + 32 <= end; p += 32) {
+            const __m512 x0 = _mm512_i32gather_ps(load_idx16x(col, p, wide), x, 4);
+            const __m512 x1 = _mm512_i32gather_ps(load_idx16x(col, p + 16, wide), x, 4);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(values + p), x0, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(values + p + 16), x1, a1);
+        }
+        if (p + 16 <= end) {
+            const __m512 x0 = _mm512_i32gather_ps(load_idx16x(col, p, wide), x, 4);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(values + p), x0, a0);
+            p += 16;
+        }
+        if (p < end) {
+            const __mmask16 k = (__mmask16)((1u << (end - p)) - 1u);
+            const __m512i idx = maskz_load_idx16x(k, col, p, wide);
+            const __m512 x0 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx, x, 4);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, values + p), x0, a1);
+        }
+        y[m * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + (bias ? bias[m] : 0.0f);
+    }
+}
+
+/* One row of W times V vectors of X columns (the last one masked by `tail` when
+ * MASKED), U nonzeros per step. */
+SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, int wide, int64_t p,
+                        int64_t end, const float *x, int64_t ldx, float b, float *yrow,
+                        const int V, const int U, const int MASKED, __mmask16 tail) {
+    __m512 acc[4][4];
+    for (int u = 0; u < U; ++u)
+        for (int v = 0; v < V; ++v) acc[u][v] = u == 0 ? _mm512_set1_ps(b) : _mm512_setzero_ps();
+    for (; p + U <= end; p += U) {
+        for (int u = 0; u < U; ++u) {
+            const __m512 wv = _mm512_set1_ps(values[p + u]);
+            const float *xr = x + sk_col_at(col, wide ? 32 : 16, p + u) * ldx;
+            for (int v = 0; v < V; ++v) {
+                const __m512 xv = MASKED && v == V - 1 ? _mm512_maskz_loadu_ps(tail, xr + 16 * v)
+                                                       : _mm512_loadu_ps(xr + 16 * v);
+                acc[u][v] = _mm512_fmadd_ps(wv, xv, acc[u][v]);
+            }
+        }
+    }
+    for (; p < end; ++p) {
+        const __m512 wv = _mm512_set1_ps(values[p]);
+        const float *xr = x + sk_col_at(col, wide ? 32 : 16, p) * ldx;
+        for (int v = 0; v < V; ++v) {
+            const __m512 xv = MASKED && v == V - 1 ? _mm512_maskz_loadu_ps(tail, xr + 16 * v)
+                                                   : _mm512_loadu_ps(xr + 16 * v);
+            acc[0][v] = _mm512_fmadd_ps(wv, xv, acc[0][v]);
+        }
+    }
+    for (int v = 0; v < V; ++v) {
+        __m512 s = acc[0][v];
+        for (int u = 1; u < U; ++u) s = _mm512_add_ps(s, acc[u][v]);
+        if (MASKED && v == V - 1) _mm512_mask_storeu_ps(yrow + 16 * v, tail, s);
+        else _mm512_storeu_ps(yrow + 16 * v, s);
+    }
+}
+
+SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                         int64_t ldx, const float *bias, float *y, int64_t ldy, int wide) {
+    const float *values = w->values;
+    const void *col = w->col_idx;
+    for (int64_t m = r0; m < r1; ++m) {
+        const int64_t p = w->row_ptr[m], end = w->row_ptr[m + 1];
+        const float b = bias ? bias[m] : 0.0f;
+        float *yrow = y + m * ldy;
+        int64_t j = 0;
+        for (; j + 64 <= n; j += 64) row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 4, 2, 0, 0);
+        if (j + 32 <= n) { row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 2, 4, 0, 0); j += 32; }
+        if (j + 16 <= n) { row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 0, 0); j += 16; }
+        if (j < n) {
+            const __mmask16 tail = (__mmask16)((1u << (n - j)) - 1u);
+            row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 1, tail);
+        }
+    }
+}
+
+void sk_f32_spmm_unstructured_avx512(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x,
+                                     int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
+    const int wide = w->idx_bits == 32;
+    if (n == 1 && ldx == 1) {
+        if (wide) gemv_rows(w, r0, r1, x, bias, y, ldy, 1);
+        else gemv_rows(w, r0, r1, x, bias, y, ldy, 0);
+    } else {
+        if (wide) spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 1);
+        else spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 0);
+    }
+}

@@ -1,0 +1,137 @@
+/* Operator: Y = W @ X (+ bias) for unstructured W. Picks the ISA variant, splits
+ * rows across threads and columns into cache-sized blocks, and makes non-finite
+ * inputs propagate as dense BLAS would. Compiled with no ISA flags. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+/* Columns of X processed together: keep the block of X (cols x nc floats) near
+ * L2 size, since each row of W reads rows of X at random. */
+#define SK_X_BLOCK_BYTES (384 * 1024)
+/* Below this many multiply-adds a parallel region costs more than it saves. */
+#define SK_MIN_PARALLEL_WORK (1 << 16)
+
+static sk_f32_spmm_unstructured_ukernel ukernel_for(int isa) {
+    switch (isa) {
+    case SK_ISA_SCALAR: return sk_f32_spmm_unstructured_scalar;
+#if defined(SK_HAVE_AVX2)
+    case SK_ISA_AVX2: return sk_f32_spmm_unstructured_avx2;
+#endif
+#if defined(SK_HAVE_AVX512)
+    case SK_ISA_AVX512: return sk_f32_spmm_unstructured_avx512;
+#endif
+    default: return NULL;
+    }
+}
+
+static int64_t column_block(int64_t cols, int64_t n) {
+    int64_t nc = SK_X_BLOCK_BYTES / ((cols > 0 ? cols : 1) * (int64_t)sizeof(float));
+    nc = nc / 16 * 16;
+    if (nc < 16) nc = 16;
+    if (nc > 256) nc = 256;
+    return nc >= n ? n : nc;
+}
+
+/* First row whose work starts at or after `target`, work(row) = row_ptr[row] + row
+ * (the + row charges a little for empty rows, which still write output). */
+static int64_t split_rows(const int64_t *row_ptr, int64_t rows, int64_t target) {
+    int64_t lo = 0, hi = rows;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (row_ptr[mid] + mid < target) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static void run_rows(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w, int64_t r0, int64_t r1,
+                     const float *x, int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
+    if (r0 >= r1) return;
+    const int64_t nc = column_block(w->cols, n);
+    for (int64_t c0 = 0; c0 < n; c0 += nc) {
+        const int64_t cn = n - c0 < nc ? n - c0 : nc;
+        uk(w, r0, r1, x + c0, cn, ldx, bias, y + c0, ldy);
+    }
+}
+
+static int has_nonfinite(const float *x, int64_t rows, int64_t n, int64_t ldx) {
+    uint32_t any = 0;
+    for (int64_t k = 0; k < rows; ++k) {
+        const uint32_t *row = (const uint32_t *)(x + k * ldx);
+        for (int64_t j = 0; j < n; ++j) any |= ((row[j] & 0x7f800000u) == 0x7f800000u);
+    }
+    return any != 0;
+}
+
+/* Dense BLAS computes 0 * inf = NaN and 0 * NaN = NaN for every zero of W; a sparse
+ * kernel skips them. Repair: y[m, j] becomes NaN when row m of W lacks a stored entry
+ * at some k with x[k, j] non-finite. Rare path, O(nnz) per affected column. */
+static int propagate_nonfinite(const sk_csr_f32 *w, const float *x, int64_t n, int64_t ldx,
+                               float *y, int64_t ldy) {
+    unsigned char *bad = (unsigned char *)malloc((size_t)(w->cols > 0 ? w->cols : 1));
+    if (!bad) return SK_ERR_NOMEM;
+    const union { uint32_t u; float f; } qnan = {0x7fc00000u};
+    for (int64_t j = 0; j < n; ++j) {
+        int64_t nbad = 0;
+        for (int64_t k = 0; k < w->cols; ++k) {
+            uint32_t bits;
+            memcpy(&bits, x + k * ldx + j, sizeof bits);
+            bad[k] = (bits & 0x7f800000u) == 0x7f800000u;
+            nbad += bad[k];
+        }
+        if (nbad == 0) continue;
+        for (int64_t m = 0; m < w->rows; ++m) {
+            int64_t covered = 0;
+            for (int64_t p = w->row_ptr[m]; p < w->row_ptr[m + 1]; ++p)
+                covered += bad[sk_col_at(w->col_idx, w->idx_bits, p)];
+            if (covered < nbad) y[m * ldy + j] = qnan.f;
+        }
+    }
+    free(bad);
+    return SK_OK;
+}
+
+int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, int64_t n,
+                                 int64_t ldx, const float *bias, float *y, int64_t ldy) {
+    if (!w || n < 0 || w->rows < 0 || w->cols < 0 || w->nnz < 0) return SK_ERR_INVALID_ARG;
+    if (w->idx_bits != 16 && w->idx_bits != 32) return SK_ERR_INVALID_ARG;
+    if (n == 0 || w->rows == 0) return SK_OK;
+    if (ldx < n || ldy < n || !y || (w->cols > 0 && !x) || !w->row_ptr) return SK_ERR_INVALID_ARG;
+    if (w->nnz > 0 && (!w->col_idx || !w->values)) return SK_ERR_INVALID_ARG;
+    if (!sk_isa_supported(isa)) return SK_ERR_UNSUPPORTED;
+    sk_f32_spmm_unstructured_ukernel uk = ukernel_for(isa);
+    if (!uk) return SK_ERR_UNSUPPORTED;
+
+    const int64_t rows = w->rows;
+    int nt = sk_threads_current();
+    const double work = (double)(w->nnz + rows) * (double)n;
+    if (work < SK_MIN_PARALLEL_WORK) nt = 1;
+    if (nt > rows) nt = (int)rows;
+#if defined(_OPENMP)
+    if (nt > 1) {
+        const int64_t total = w->nnz + rows;
+        #pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), T = omp_get_num_threads();
+            const int64_t r0 = split_rows(w->row_ptr, rows, total * t / T);
+            const int64_t r1 = t == T - 1 ? rows : split_rows(w->row_ptr, rows, total * (t + 1) / T);
+            run_rows(uk, w, r0, r1, x, n, ldx, bias, y, ldy);
+        }
+    } else
+#endif
+    {
+        run_rows(uk, w, 0, rows, x, n, ldx, bias, y, ldy);
+    }
+    if (w->cols > 0 && has_nonfinite(x, w->cols, n, ldx))
+        return propagate_nonfinite(w, x, n, ldx, y, ldy);
+    return SK_OK;
+}
+
+int sk_f32_spmm_unstructured(const sk_csr_f32 *w, const float *x, int64_t n, int64_t ldx,
+                             const float *bias, float *y, int64_t ldy) {
+    return sk_f32_spmm_unstructured_isa(sk_isa_current(), w, x, n, ldx, bias, y, ldy);
+}

@@ -1,0 +1,60 @@
+"""sparsekern: sparse neural-network layers that run faster than dense BLAS on CPUs.
+
+    import sparsekern as sk
+    Wp = sk.pack(W, "unstructured", sparsity=0.9)
+    Y = Wp @ X            # == sk.matmul(Wp, X)
+    y = sk.linear(x, Wp, b)
+"""
+from __future__ import annotations
+
+from . import _dispatch
+from .formats import PackedMatrix, UnstructuredMatrix, load, pack, save
+from .ops import linear, matmul
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PackedMatrix", "UnstructuredMatrix", "pack", "save", "load", "matmul", "linear",
+    "info", "set_num_threads", "get_num_threads", "set_backend", "set_isa", "__version__",
+]
+
+
+def info() -> dict:
+    """Version, backend in use, ISA chosen and available, threads."""
+    be = _dispatch.backend()
+    d = {
+        "version": __version__,
+        "backend": be.name,
+        "backends_available": _dispatch.available(),
+        "isa": be.isa(),
+        "isas_available": be.isas(),
+        "threads": be.get_num_threads(),
+    }
+    if be.name == "c":
+        d["library"] = str(be.library_path)
+    return d
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by the kernels of the current backend (n >= 1)."""
+    from ._errors import check_int
+
+    n = check_int(n, "n", 1)
+    _dispatch.backend().set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    return _dispatch.backend().get_num_threads()
+
+
+def set_backend(name: str) -> None:
+    """Switch to backend "c" or "numba" (SPARSEKERN_BACKEND sets the initial one)."""
+    _dispatch.set_backend(name)
+
+
+def set_isa(name: str) -> None:
+    """Cap the C library's ISA ("scalar", "avx2", "avx512", ...), like SPARSEKERN_ISA."""
+    _dispatch.backend().set_isa(name)
+
+
+_dispatch.backend()

@@ -1,0 +1,62 @@
+"""Y = W @ X (+ bias) for the unstructured (compressed-row) format."""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_JIT = dict(cache=True, nogil=True)
+
+
+@nb.njit(parallel=True, **_JIT)
+def _spmm_rows(row_ptr, col_idx, values, x, bias, has_bias, y):
+    m_rows = row_ptr.shape[0] - 1
+    n = x.shape[1]
+    for m in nb.prange(m_rows):
+        yrow = y[m]
+        b = bias[m] if has_bias else np.float32(0.0)
+        for j in range(n):
+            yrow[j] = b
+        for p in range(row_ptr[m], row_ptr[m + 1]):
+            v = values[p]
+            xrow = x[col_idx[p]]
+            for j in range(n):
+                yrow[j] += v * xrow[j]
+
+
+@nb.njit(**_JIT)
+def _has_nonfinite(x):
+    for v in x.ravel():
+        if not np.isfinite(v):
+            return True
+    return False
+
+
+@nb.njit(**_JIT)
+def _propagate_nonfinite(row_ptr, col_idx, x, y):
+    # Dense BLAS gives NaN where a zero of W meets inf/NaN in X; the sparse loop
+    # skips those zeros, so mark them here (rare path).
+    k_cols, n = x.shape
+    bad = np.zeros(k_cols, np.bool_)
+    for j in range(n):
+        nbad = 0
+        for k in range(k_cols):
+            bad[k] = not np.isfinite(x[k, j])
+            nbad += bad[k]
+        if nbad == 0:
+            continue
+        for m in range(row_ptr.shape[0] - 1):
+            covered = 0
+            for p in range(row_ptr[m], row_ptr[m + 1]):
+                covered += bad[col_idx[p]]
+            if covered < nbad:
+                y[m, j] = np.nan
+
+
+_NO_BIAS = np.zeros(0, np.float32)
+
+
+def spmm_unstructured(row_ptr, col_idx, values, x, bias, out) -> None:
+    has_bias = bias is not None
+    _spmm_rows(row_ptr, col_idx, values, x, bias if has_bias else _NO_BIAS, has_bias, out)
+    if x.size and _has_nonfinite(x):
+        _propagate_nonfinite(row_ptr, col_idx, x, out)

@@ -1,0 +1,83 @@
+"""The ops: numpy arrays in, float32 numpy arrays out.
+
+Inputs that are not float32 C-contiguous are converted (a copy); no input array is
+ever modified. Shapes follow numpy's ``matmul`` and torch's ``linear``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _dispatch
+from ._errors import F32, as_f32
+from .formats import PackedMatrix
+
+__all__ = ["matmul", "linear"]
+
+_KERNELS = {"unstructured": "spmm_unstructured"}
+
+
+def _kernel(W):
+    be = _dispatch.current or _dispatch.backend()
+    return getattr(be, _KERNELS[W.format])
+
+
+def _check_packed(W, name: str):
+    if not isinstance(W, PackedMatrix):
+        raise TypeError(f"{name} must be a packed matrix from sparsekern.pack (got {type(W).__name__})")
+
+
+def matmul(W, X) -> np.ndarray:
+    """W @ X for packed W[M, K] and X of shape (K,), (K, N) or (..., K, N), like numpy.matmul."""
+    _check_packed(W, "W")
+    X = as_f32(X, "X")
+    m, k = W._shape
+    nd = X.ndim
+    if nd == 2:
+        if X.shape[0] != k:
+            raise ValueError(f"matmul: W is {m}x{k} but X has {X.shape[0]} rows (shape {X.shape})")
+        out = np.empty((m, X.shape[1]), F32)
+        _kernel(W)(W, X, None, out)
+        return out
+    if nd == 1:
+        if X.shape[0] != k:
+            raise ValueError(f"matmul: W is {m}x{k} but X has length {X.shape[0]}")
+        out = np.empty((m, 1), F32)
+        _kernel(W)(W, X.reshape(k, 1), None, out)
+        return out.reshape(m)
+    if nd == 0:
+        raise ValueError("matmul: X must have at least one dimension (got a scalar)")
+    if X.shape[-2] != k:
+        raise ValueError(f"matmul: W is {m}x{k} but X has {X.shape[-2]} rows (shape {X.shape})")
+    batch, n = X.shape[:-2], X.shape[-1]
+    flat = np.ascontiguousarray(np.moveaxis(X, -2, 0)).reshape(k, -1)
+    out = np.empty((m, flat.shape[1]), F32)
+    _kernel(W)(W, flat, None, out)
+    return np.ascontiguousarray(np.moveaxis(out.reshape((m,) + batch + (n,)), 0, -2))
+
+
+def linear(input, weight, bias=None) -> np.ndarray:
+    """input @ weight.T + bias for input (..., K) and packed weight (M, K), like
+    torch.nn.functional.linear; returns (..., M)."""
+    _check_packed(weight, "weight")
+    x = as_f32(input, "input")
+    m, k = weight._shape
+    if x.ndim == 0:
+        raise ValueError("linear: input must have at least one dimension (got a scalar)")
+    if x.shape[-1] != k:
+        raise ValueError(f"linear: weight is {m}x{k} but input has {x.shape[-1]} features "
+                         f"(shape {x.shape})")
+    b = None
+    if bias is not None:
+        b = as_f32(bias, "bias")
+        if b.shape != (m,):
+            raise ValueError(f"linear: bias must have shape ({m},) (got {b.shape})")
+    lead = x.shape[:-1]
+    rows = x.size // k if k else int(np.prod(lead, dtype=np.int64))
+    if rows == 1:
+        out = np.empty((m, 1), F32)
+        _kernel(weight)(weight, x.reshape(k, 1), b, out)
+        return out.reshape(lead + (m,))
+    xt = np.ascontiguousarray(x.reshape(rows, k).T)
+    out = np.empty((m, rows), F32)
+    _kernel(weight)(weight, xt, b, out)
+    return np.ascontiguousarray(out.T).reshape(lead + (m,))
