@@ -10,9 +10,12 @@
 #include <omp.h>
 #endif
 
-/* Columns of X processed together: keep the block of X (cols x nc floats) near
- * L2 size, since each row of W reads rows of X at random. */
-#define SK_X_BLOCK_BYTES (384 * 1024)
+/* Wider X is processed in blocks of SK_NC columns, each first copied to a contiguous
+ * buffer: every nonzero of W reads one row of the block at random, and rows that are
+ * SK_NC*4 bytes apart (rather than ldx*4) keep the block within L2 and the TLB. That
+ * copy is what makes n = 256 run at the same rate per column as n = 64. */
+#define SK_NC 64
+#define SK_MAX_PACK_COLS (1 << 20)
 /* Below this many multiply-adds a parallel region costs more than it saves. */
 #define SK_MIN_PARALLEL_WORK (1 << 16)
 
@@ -29,14 +32,6 @@ static sk_f32_spmm_unstructured_ukernel ukernel_for(int isa) {
     }
 }
 
-static int64_t column_block(int64_t cols, int64_t n) {
-    int64_t nc = SK_X_BLOCK_BYTES / ((cols > 0 ? cols : 1) * (int64_t)sizeof(float));
-    nc = nc / 16 * 16;
-    if (nc < 16) nc = 16;
-    if (nc > 256) nc = 256;
-    return nc >= n ? n : nc;
-}
-
 /* First row whose work starts at or after `target`, work(row) = row_ptr[row] + row
  * (the + row charges a little for empty rows, which still write output). */
 static int64_t split_rows(const int64_t *row_ptr, int64_t rows, int64_t target) {
@@ -48,13 +43,25 @@ static int64_t split_rows(const int64_t *row_ptr, int64_t rows, int64_t target) 
     return lo;
 }
 
-static void run_rows(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w, int64_t r0, int64_t r1,
-                     const float *x, int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
-    if (r0 >= r1) return;
-    const int64_t nc = column_block(w->cols, n);
-    for (int64_t c0 = 0; c0 < n; c0 += nc) {
-        const int64_t cn = n - c0 < nc ? n - c0 : nc;
-        uk(w, r0, r1, x + c0, cn, ldx, bias, y + c0, ldy);
+/* The work of thread t of T (also called outside any parallel region with t=0, T=1:
+ * the orphaned omp directives then bind to a team of one). */
+static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w, int t, int T,
+                       const float *x, int64_t n, int64_t ldx, const float *bias, float *y,
+                       int64_t ldy, float *buf) {
+    const int64_t rows = w->rows, total = w->nnz + rows;
+    const int64_t r0 = t == 0 ? 0 : split_rows(w->row_ptr, rows, total * t / T);
+    const int64_t r1 = t == T - 1 ? rows : split_rows(w->row_ptr, rows, total * (t + 1) / T);
+    if (!buf) {
+        if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
+        return;
+    }
+    for (int64_t c0 = 0; c0 < n; c0 += SK_NC) {
+        const int64_t cn = n - c0 < SK_NC ? n - c0 : SK_NC;
+        #pragma omp for schedule(static)
+        for (int64_t k = 0; k < w->cols; ++k)
+            memcpy(buf + k * cn, x + k * ldx + c0, (size_t)cn * sizeof(float));
+        if (r0 < r1) uk(w, r0, r1, buf, cn, cn, bias, y + c0, ldy);
+        #pragma omp barrier
     }
 }
 
@@ -111,21 +118,21 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     const double work = (double)(w->nnz + rows) * (double)n;
     if (work < SK_MIN_PARALLEL_WORK) nt = 1;
     if (nt > rows) nt = (int)rows;
+    float *buf = NULL;
+    if (n > SK_NC && w->cols > 0 && w->cols <= SK_MAX_PACK_COLS) {
+        buf = (float *)malloc((size_t)w->cols * SK_NC * sizeof(float));
+        if (!buf) return SK_ERR_NOMEM;
+    }
 #if defined(_OPENMP)
     if (nt > 1) {
-        const int64_t total = w->nnz + rows;
         #pragma omp parallel num_threads(nt)
-        {
-            const int t = omp_get_thread_num(), T = omp_get_num_threads();
-            const int64_t r0 = split_rows(w->row_ptr, rows, total * t / T);
-            const int64_t r1 = t == T - 1 ? rows : split_rows(w->row_ptr, rows, total * (t + 1) / T);
-            run_rows(uk, w, r0, r1, x, n, ldx, bias, y, ldy);
-        }
+        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), x, n, ldx, bias, y, ldy, buf);
     } else
 #endif
     {
-        run_rows(uk, w, 0, rows, x, n, ldx, bias, y, ldy);
+        run_thread(uk, w, 0, 1, x, n, ldx, bias, y, ldy, buf);
     }
+    free(buf);
     if (w->cols > 0 && has_nonfinite(x, w->cols, n, ldx))
         return propagate_nonfinite(w, x, n, ldx, y, ldy);
     return SK_OK;

@@ -1,45 +1,9 @@
 /* AVX2 + FMA variant; the same plan as the AVX-512 one with 8-wide vectors:
- * gathers for n == 1, column tiles of 32/16/8 and a masked tail otherwise. */
+ * x86_gemv.h for n == 1, column tiles of 32/16/8 and a masked tail otherwise. */
 #include <immintrin.h>
 
 #include "internal.h"
-
-SK_INLINE __m256i load_idx8(const void *col, int64_t p, int wide) {
-    return wide ? _mm256_loadu_si256((const __m256i *)((const int32_t *)col + p))
-                : _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)col + p)));
-}
-
-SK_INLINE float hsum256(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x,
-                         const float *bias, float *y, int64_t ldy, int wide) {
-    const float *SK_RESTRICT values = w->values;
-    const void *col = w->col_idx;
-    for (int64_t m = r0; m < r1; ++m) {
-        int64_t p = w->row_ptr[m];
-        const int64_t end = w->row_ptr[m + 1];
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (; p + 16 <= end; p += 16) {
-            const __m256 x0 = _mm256_i32gather_ps(x, load_idx8(col, p, wide), 4);
-            const __m256 x1 = _mm256_i32gather_ps(x, load_idx8(col, p + 8, wide), 4);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values + p), x0, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + p + 8), x1, a1);
-        }
-        if (p + 8 <= end) {
-            const __m256 x0 = _mm256_i32gather_ps(x, load_idx8(col, p, wide), 4);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values + p), x0, a0);
-            p += 8;
-        }
-        float s = hsum256(_mm256_add_ps(a0, a1));
-        for (; p < end; ++p) s += values[p] * x[sk_col_at(col, wide ? 32 : 16, p)];
-        y[m * ldy] = s + (bias ? bias[m] : 0.0f);
-    }
-}
+#include "x86_gemv.h"
 
 /* lane i of the result is all ones when i < r */
 SK_INLINE __m256i tail_mask(int64_t r) {
@@ -101,8 +65,8 @@ void sk_f32_spmm_unstructured_avx2(const sk_csr_f32 *w, int64_t r0, int64_t r1, 
                                    int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
     const int wide = w->idx_bits == 32;
     if (n == 1 && ldx == 1) {
-        if (wide) gemv_rows(w, r0, r1, x, bias, y, ldy, 1);
-        else gemv_rows(w, r0, r1, x, bias, y, ldy, 0);
+        if (wide) sk_x86_gemv_rows(w, r0, r1, x, bias, y, ldy, 1);
+        else sk_x86_gemv_rows(w, r0, r1, x, bias, y, ldy, 0);
     } else {
         if (wide) spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 1);
         else spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 0);

@@ -1,51 +1,13 @@
 /* AVX-512 (F, BW, VL) variant. Compiled with its own flags; called only when the
  * CPU and OS support it.
- *   n == 1: one row at a time, 16 nonzeros per step, X gathered by column index.
+ *   n == 1: x86_gemv.h (8-wide; wider gathers are slower on the CPUs measured).
  *   n  > 1: per row, tiles of 64/32/16 columns and a masked tail; each nonzero
  *           broadcasts its value and multiplies one row of X. Several nonzeros are
  *           in flight per step so the FMA latency is hidden (U accumulator sets). */
 #include <immintrin.h>
 
 #include "internal.h"
-
-SK_INLINE __m512i load_idx16x(const void *col, int64_t p, int wide) {
-    return wide ? _mm512_loadu_si512((const int32_t *)col + p)
-                : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)col + p)));
-}
-
-SK_INLINE __m512i maskz_load_idx16x(__mmask16 k, const void *col, int64_t p, int wide) {
-    return wide ? _mm512_maskz_loadu_epi32(k, (const int32_t *)col + p)
-                : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(k, (const uint16_t *)col + p));
-}
-
-SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x,
-                         const float *bias, float *y, int64_t ldy, int wide) {
-    const float *SK_RESTRICT values = w->values;
-    const void *col = w->col_idx;
-    for (int64_t m = r0; m < r1; ++m) {
-        int64_t p = w->row_ptr[m];
-        const int64_t end = w->row_ptr[m + 1];
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        for (; p + 32 <= end; p += 32) {
-            const __m512 x0 = _mm512_i32gather_ps(load_idx16x(col, p, wide), x, 4);
-            const __m512 x1 = _mm512_i32gather_ps(load_idx16x(col, p + 16, wide), x, 4);
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(values + p), x0, a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(values + p + 16), x1, a1);
-        }
-        if (p + 16 <= end) {
-            const __m512 x0 = _mm512_i32gather_ps(load_idx16x(col, p, wide), x, 4);
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(values + p), x0, a0);
-            p += 16;
-        }
-        if (p < end) {
-            const __mmask16 k = (__mmask16)((1u << (end - p)) - 1u);
-            const __m512i idx = maskz_load_idx16x(k, col, p, wide);
-            const __m512 x0 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), k, idx, x, 4);
-            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, values + p), x0, a1);
-        }
-        y[m * ldy] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) + (bias ? bias[m] : 0.0f);
-    }
-}
+#include "x86_gemv.h"
 
 /* One row of W times V vectors of X columns (the last one masked by `tail` when
  * MASKED), U nonzeros per step. */
@@ -106,8 +68,8 @@ void sk_f32_spmm_unstructured_avx512(const sk_csr_f32 *w, int64_t r0, int64_t r1
                                      int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
     const int wide = w->idx_bits == 32;
     if (n == 1 && ldx == 1) {
-        if (wide) gemv_rows(w, r0, r1, x, bias, y, ldy, 1);
-        else gemv_rows(w, r0, r1, x, bias, y, ldy, 0);
+        if (wide) sk_x86_gemv_rows(w, r0, r1, x, bias, y, ldy, 1);
+        else sk_x86_gemv_rows(w, r0, r1, x, bias, y, ldy, 0);
     } else {
         if (wide) spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 1);
         else spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 0);
