@@ -25,6 +25,7 @@ class CBackend:
                 f"build can run; choose one of {self.isas()}")
         self._fn = lib.sk_f32_spmm_unstructured
         self._cast = ffi.cast
+        self._buf = ffi.from_buffer   # ~5x cheaper than ndarray.ctypes.data
 
     # -- configuration -------------------------------------------------------------
     def isas(self) -> list[str]:
@@ -60,11 +61,11 @@ class CBackend:
 
     def spmm_unstructured(self, W, X: np.ndarray, bias, out: np.ndarray) -> None:
         """out[M, N] = W @ X[K, N] (+ bias); X, bias, out float32 C-contiguous."""
-        cast = self._cast
+        buf = self._buf
         n = X.shape[1]
-        st = self._fn(self._handle(W), cast("float *", X.ctypes.data), n, n,
-                      cast("float *", bias.ctypes.data) if bias is not None else self.ffi.NULL,
-                      cast("float *", out.ctypes.data), n)
+        st = self._fn(W._c or self._handle(W), buf("float[]", X), n, n,
+                      buf("float[]", bias) if bias is not None else self.ffi.NULL,
+                      buf("float[]", out), n)
         if st:
             _raise_status(st)
 

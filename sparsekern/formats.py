@@ -59,11 +59,6 @@ class PackedMatrix:
     def density(self) -> float:
         return self.nnz / self.size if self.size else 0.0
 
-    def __matmul__(self, other):
-        from .ops import matmul
-
-        return matmul(self, other)
-
     def __repr__(self) -> str:
         m, k = self._shape
         return (f"<{type(self).__name__} {m}x{k} format={self.format!r} nnz={self.nnz} "

@@ -49,7 +49,8 @@ def matmul(W, X) -> np.ndarray:
     if X.shape[-2] != k:
         raise ValueError(f"matmul: W is {m}x{k} but X has {X.shape[-2]} rows (shape {X.shape})")
     batch, n = X.shape[:-2], X.shape[-1]
-    flat = np.ascontiguousarray(np.moveaxis(X, -2, 0)).reshape(k, -1)
+    cols = int(np.prod(batch, dtype=np.int64)) * n  # explicit: reshape(0, -1) fails when K == 0
+    flat = np.ascontiguousarray(np.moveaxis(X, -2, 0)).reshape(k, cols)
     out = np.empty((m, flat.shape[1]), F32)
     _kernel(W)(W, flat, None, out)
     return np.ascontiguousarray(np.moveaxis(out.reshape((m,) + batch + (n,)), 0, -2))
@@ -81,3 +82,6 @@ def linear(input, weight, bias=None) -> np.ndarray:
     out = np.empty((m, rows), F32)
     _kernel(weight)(weight, xt, b, out)
     return np.ascontiguousarray(out.T).reshape(lead + (m,))
+
+
+PackedMatrix.__matmul__ = matmul   # Wp @ X; set here because ops imports formats
