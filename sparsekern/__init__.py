@@ -39,7 +39,7 @@ def set_num_threads(n: int) -> None:
     """Threads used by the kernels of the current backend (n >= 1)."""
     from ._errors import check_int
 
-    n = check_int(n, "n", 1)
+    n = min(check_int(n, "n", 1), 1024)   # the C library caps at 1024 as well
     _dispatch.backend().set_num_threads(n)
 
 
@@ -53,7 +53,8 @@ def set_backend(name: str) -> None:
 
 
 def set_isa(name: str) -> None:
-    """Cap the C library's ISA ("scalar", "avx2", "avx512", ...), like SPARSEKERN_ISA."""
+    """Select the C library's ISA variant ("scalar", "avx2", "avx512", ...), as SPARSEKERN_ISA
+    does at import; ValueError if this CPU or build cannot run it."""
     _dispatch.backend().set_isa(name)
 
 

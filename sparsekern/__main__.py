@@ -12,7 +12,7 @@ def main(argv=None) -> int:
     from . import bench
 
     bp = sub.add_parser("bench", help="time sparsekern against dense numpy and scipy.sparse",
-                        description=bench.__doc__.split("\n\n")[0])
+                        description=bench.__doc__.split("\n\n")[0].replace("``", ""))
     bench.add_arguments(bp)
     sub.add_parser("info", help="print sparsekern.info() as JSON")
     args = p.parse_args(argv)

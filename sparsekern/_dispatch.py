@@ -126,7 +126,7 @@ def available() -> list[str]:
         try:
             get(name)
             out.append(name)
-        except ImportError:
+        except (ImportError, ValueError):   # missing, or refused (a bad SPARSEKERN_ISA)
             pass
     return out
 

@@ -10,14 +10,15 @@ F32 = np.dtype(np.float32)
 
 def as_f32(a, name: str) -> np.ndarray:
     """A float32 C-contiguous view of ``a``, or a converted copy; never the caller's array modified."""
-    if type(a) is np.ndarray and a.dtype == F32 and a.flags.c_contiguous:
+    if type(a) is np.ndarray and a.dtype == F32 and a.flags.c_contiguous and a.flags.aligned:
         return a
     arr = np.asarray(a)
-    if arr.dtype == F32:
-        return np.ascontiguousarray(arr)
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be a real numeric array (got dtype {arr.dtype})")
-    return np.ascontiguousarray(arr, dtype=F32)
+    # not np.ascontiguousarray: it turns a 0-d array (a scalar) into shape (1,)
+    out = np.asarray(arr, dtype=F32, order="C")
+    # a float32 view at an odd address (np.frombuffer with an offset): C needs aligned floats
+    return out if out.flags.aligned else out.copy()
 
 
 def check_fraction(value, name: str) -> float:

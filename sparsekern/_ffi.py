@@ -61,7 +61,9 @@ def _load():
         raise ImportError(f"libsparsekern not found at {path}")
     ffi = cffi.FFI()
     ffi.cdef(_cdef(_header_path(path)))
-    lib = ffi.dlopen(str(path))
+    # RTLD_NODELETE: OpenMP worker threads may still be running library code when
+    # the interpreter tears the module down; unmapping it then would crash at exit.
+    lib = ffi.dlopen(str(path), ffi.RTLD_NOW | ffi.RTLD_NODELETE)
     return ffi, lib, path
 
 

@@ -27,7 +27,7 @@ import platform
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -36,7 +36,7 @@ import sparsekern as sk
 from .formats import UnstructuredMatrix
 
 __all__ = [
-    "random_unstructured", "to_csr", "cold_count", "MatrixSet", "MatrixCache",
+    "random_unstructured", "to_csr", "nbytes_of", "cold_count", "MatrixSet", "MatrixCache",
     "configured", "measure", "llc_bytes", "cpu_model", "blas_info", "openblas_env",
     "read_bandwidth", "header_lines", "main",
 ]
@@ -107,16 +107,24 @@ def openblas_warning() -> str | None:
 
 
 def read_bandwidth(nbytes: int = 512 * MiB, repeat: int = 5) -> float:
-    """Single-thread read bandwidth in bytes/s: median time of numpy's max-reduction
-    (a SIMD loop that is memory-bound) over an ``nbytes`` float32 array."""
+    """Single-thread read bandwidth in bytes/s over an ``nbytes`` float32 array: the
+    best of three memory-bound numpy reads (max-reduction, dot, and the array as a
+    4096-column matrix times a vector, BLAS limited to one thread), each the median
+    of ``repeat`` runs."""
     a = np.ones(nbytes // 4, F32)
-    np.maximum.reduce(a)
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        np.maximum.reduce(a)
-        times.append(time.perf_counter() - t)
-    return a.nbytes / float(np.median(times))
+    v = np.ones(4096, F32)
+    probes = (np.maximum.reduce, lambda a: np.dot(a, a), lambda a: a.reshape(-1, 4096) @ v)
+    best = 0.0
+    with blas_threads(1):
+        for f in probes:
+            f(a)
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                f(a)
+                times.append(time.perf_counter() - t)
+            best = max(best, a.nbytes / float(np.median(times)))
+    return best
 
 
 # --------------------------------------------------------------------------- matrices
@@ -290,7 +298,7 @@ def measure(ops: list, X: np.ndarray, *, fn=operator.matmul, repeat: int = 5,
     first = fn(ops[0], X)
     for W in ops[1:]:
         fn(W, X)
-    pos, n = 1 % len(ops), 1
+    pos, n = 0, 1  # ops[0] is now the least recently used
     while True:
         t = time.perf_counter()
         pos = _loop(fn, ops, X, n, pos)
@@ -335,8 +343,8 @@ class Settings:
     budget_s: float = 0.8
 
 
-QUICK = Settings(repeat=11, min_sample_s=0.02, budget_s=1.5)
-FULL = Settings(repeat=11, min_sample_s=0.02, budget_s=2.0)
+QUICK = Settings(repeat=15, min_sample_s=0.03, budget_s=2.0)
+FULL = Settings(repeat=11, min_sample_s=0.03, budget_s=2.0)
 
 
 def build_cases(full: bool, threads: int, cold: bool, backend: str, isa: str) -> list[Case]:
@@ -362,7 +370,8 @@ def build_cases(full: bool, threads: int, cold: bool, backend: str, isa: str) ->
             alt_threads = 2 if threads == 1 else 1
             if (os.cpu_count() or 1) >= 2:
                 cases.append(Case("threads", *big, 64, 0.1, threads=alt_threads, ref=ref,
-                                  label=f"{alt_threads} threads", ref_label=f"{threads}"))
+                                  label=f"{alt_threads} thread{'s' * (alt_threads > 1)}",
+                                  ref_label=f"{threads}"))
             if backend == "c":
                 isas = sk.info()["isas_available"]
                 if "avx2" in isas and isa != "avx2":
@@ -386,6 +395,7 @@ def build_cases(full: bool, threads: int, cold: bool, backend: str, isa: str) ->
 
 
 TINY_BAR_S = 5e-6
+NOISY = 0.25        # flag a row when its samples spread over more than this fraction of the median
 
 
 def run_case(case: Case, sets: MatrixCache, st: Settings, bw: float, baselines: dict,
@@ -430,6 +440,10 @@ def run_case(case: Case, sets: MatrixCache, st: Settings, bw: float, baselines: 
     if case.cold:
         notes.append(f"cold: {t_sk.operands} packed/{t_sp.operands} csr/{t_np.operands} dense"
                      f", numpy at {row['numpy_frac_read_bw']:.0%} BW")
+    for name, t in (("sparsekern", t_sk), ("numpy", t_np), ("scipy", t_sp)):
+        lo, hi = min(t.samples), max(t.samples)
+        if hi - lo > NOISY * t.median:
+            notes.append(f"noisy {name}: {fmt_time(lo)}..{fmt_time(hi)}")
     if case.name == "tiny":
         ok = t_sk.median <= TINY_BAR_S
         notes.append(f"bar <= {TINY_BAR_S * 1e6:.0f} us: {'met' if ok else 'NOT met'}"
@@ -476,7 +490,8 @@ def table_header() -> str:
 
 
 def table_row(r: dict) -> str:
-    bw_cells = ([f"{r['gbps']:.1f}", f"{r['frac_read_bw']:.0%}"] if r["n"] == 1 else ["-", "-"])
+    bw_cells = [f"{r['gbps']:.1f}" if r["n"] == 1 else "-",
+                f"{r['frac_read_bw']:.0%}" if r["n"] == 1 and r["cold"] else "-"]
     return _line([
         r["case"], r["shape"], f"{r['density']:.2f}", str(r["n"]),
         "cold" if r["cold"] else "warm", str(r["threads"]), r["kernel"],
@@ -488,12 +503,14 @@ def table_row(r: dict) -> str:
 
 
 LEGEND = """\
-x np / x sp: numpy (dense W @ X) / scipy (csr_array @ X) time over sparsekern time; >1 means sparsekern is faster.
-GF/s: useful 2*nnz*N/t; dGF/s: dense-equivalent 2*M*K*N/t (above numpy's own means sparsity paid).
-GB/s, %BW (N=1 rows): packed bytes read per call / t, and that over the read bandwidth measured above.
-mode cold: each of sparsekern, scipy and numpy rotates through its own set of matrices > 2 x LLC (counts in note);
-warm: one matrix, called repeatedly. numpy's BLAS uses the row's thread count; scipy is single-threaded.
-Times: median of samples (each sample loops calls for >= {min_sample_ms:g} ms), after warm-up."""
+x np, x sp: time of numpy (dense W @ X), of scipy (csr_array @ X), over sparsekern's;
+  > 1: sparsekern is faster. numpy's BLAS runs the row's threads; scipy runs one.
+GF/s: useful, 2*nnz*N/t. dGF/s: dense-equivalent, 2*M*K*N/t (sparsity paid if above numpy's).
+GB/s (N=1 rows): packed bytes read per call / t. %BW (cold rows): that / read bandwidth above.
+mode cold: sparsekern, scipy and numpy each rotate through their own set of matrices
+  totalling > 2 x LLC (counts in the note); warm: one matrix, called again and again.
+Times: median of samples, each looping calls for >= {min_sample_ms:g} ms, after a warm-up;
+  "noisy": samples spread (min..max) over {noisy:.0%} of the median; rerun on a quiet machine."""
 
 
 def header_lines(threads: int | None = None) -> list[str]:
@@ -559,8 +576,8 @@ def run(args) -> int:
         say(f"WARNING: --threads {args.threads} exceeds the {os.cpu_count()} logical CPUs")
     bw = read_bandwidth()
     llc = llc_bytes()[0]
-    say(f"read bandwidth: {bw / 1e9:.1f} GB/s (numpy max-reduction over 512 MiB float32, "
-        f"1 thread, median of 5)")
+    say(f"read bandwidth: {bw / 1e9:.1f} GB/s (512 MiB float32, 1 thread: best of numpy max, "
+        f"dot and matrix-vector, median of 5 each)")
     say(f"cold mode: {'off (--warm)' if args.warm else 'batch-1 rows'}; rotation sets exceed "
         f"2 x LLC = {2 * llc / MiB:g} MiB")
     say()
@@ -582,7 +599,7 @@ def run(args) -> int:
             if nxt is None or (nxt.m, nxt.k, nxt.density) != (case.m, case.k, case.density):
                 baselines.clear()
     say()
-    say(LEGEND.format(min_sample_ms=st.min_sample_s * 1e3))
+    say(LEGEND.format(min_sample_ms=st.min_sample_s * 1e3, noisy=NOISY))
     warn = openblas_warning()
     if warn:
         say(warn)
@@ -609,7 +626,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quick", action="store_true",
                    help="the default set: 4096x4096 at density 0.1 x N in {1,8,64,256}, density "
                         "0.05 and 0.3 at N=64, a 1x1 conv, threads, ISA and backend variants, "
-                        "a tiny call (about a minute)")
+                        "a tiny call (well under a minute)")
     g.add_argument("--full", action="store_true",
                    help="density {0.02,0.05,0.1,0.2,0.3,0.5} x N {1,8,16,64,256} on 4096x4096, "
                         "1024x1024 and 11008x4096, plus the quick extras (many minutes)")
@@ -618,12 +635,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warm", action="store_true",
                    help="no cold-weights rotation: batch-1 rows reuse one matrix")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    p.add_argument("--backend", choices=("c", "numba"), help="sparsekern backend (default: current)")
+    p.add_argument("--backend", choices=("c", "numba"),
+                   help="sparsekern backend (default: the current one)")
     p.add_argument("--isa", help="cap the C library's ISA (scalar, avx2, avx512, ...)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the matrices (default 0)")
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="sparsekern bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="sparsekern bench",
+                                description=__doc__.split("\n\n")[0].replace("``", ""))
     add_arguments(p)
     return run(p.parse_args(argv))

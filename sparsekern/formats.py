@@ -29,8 +29,10 @@ _MAX_COLS = 2**31 - 1
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
+    # A view of a read-only array: unlike the array itself, it cannot be made writeable
+    # again with setflags(write=True). The C kernels trust these arrays.
     a.setflags(write=False)
-    return a
+    return a.view()
 
 
 class PackedMatrix:
@@ -59,6 +61,14 @@ class PackedMatrix:
     def density(self) -> float:
         return self.nnz / self.size if self.size else 0.0
 
+    # numpy defers to us for `X @ Wp` instead of trying to treat Wp as an array
+    __array_ufunc__ = None
+
+    def __rmatmul__(self, other):
+        raise TypeError(f"X @ W with a packed W on the right is not supported; compute "
+                        f"linear(X, W) for X @ W.T, or W @ X (got {type(other).__name__} @ "
+                        f"{type(self).__name__})")
+
     def __repr__(self) -> str:
         m, k = self._shape
         return (f"<{type(self).__name__} {m}x{k} format={self.format!r} nnz={self.nnz} "
@@ -84,11 +94,16 @@ class UnstructuredMatrix(PackedMatrix):
     """W[M, K] with arbitrary nonzero positions, in compressed rows (see module doc)."""
 
     format = "unstructured"
-    __slots__ = ("row_ptr", "col_idx", "values", "_c")
+    __slots__ = ("_row_ptr", "_col_idx", "_values", "_c")
+
+    # read-only: the C handle cached in _c points into these very arrays
+    row_ptr = property(lambda self: self._row_ptr, doc="int64[M + 1] row offsets")
+    col_idx = property(lambda self: self._col_idx, doc="uint16 or int32 [nnz] column indices")
+    values = property(lambda self: self._values, doc="float32[nnz] nonzero values")
 
     def __init__(self, shape, row_ptr, col_idx, values):
         """Build from compressed-row arrays; validates them (ValueError/TypeError on any fault)."""
-        self._shape, self.row_ptr, self.col_idx, self.values = _validate_csr(
+        self._shape, self._row_ptr, self._col_idx, self._values = _validate_csr(
             shape, row_ptr, col_idx, values)
         self._c = None
 
@@ -96,8 +111,8 @@ class UnstructuredMatrix(PackedMatrix):
     def _trusted(cls, shape, row_ptr, col_idx, values):
         obj = cls.__new__(cls)
         obj._shape = shape
-        obj.row_ptr, obj.col_idx, obj.values = (_readonly(row_ptr), _readonly(col_idx),
-                                                _readonly(values))
+        obj._row_ptr, obj._col_idx, obj._values = (_readonly(row_ptr), _readonly(col_idx),
+                                                   _readonly(values))
         obj._c = None
         return obj
 
@@ -153,7 +168,9 @@ class UnstructuredMatrix(PackedMatrix):
     def to_scipy(self):
         import scipy.sparse as sp
 
-        return sp.csr_array((self.values, self.col_idx, self.row_ptr), shape=self._shape)
+        # copy=True: an ordinary writeable scipy matrix, not one over the read-only arrays
+        return sp.csr_array((self.values, self.col_idx, self.row_ptr), shape=self._shape,
+                            copy=True)
 
     def _arrays(self):
         return {"row_ptr": self.row_ptr, "col_idx": self.col_idx, "values": self.values}
@@ -294,9 +311,13 @@ def pack(W, format: str = "unstructured", *, sparsity=None) -> PackedMatrix:
 
 
 def save(file, W: PackedMatrix) -> None:
-    """Save a packed matrix to an ``.npz`` file (path or file object)."""
+    """Save a packed matrix as an ``.npz`` archive to exactly the path given (or a file object)."""
     if not isinstance(W, PackedMatrix):
         raise TypeError(f"expected a packed matrix, got {type(W).__name__}")
+    if isinstance(file, (str, os.PathLike)):   # np.savez would append ".npz" to other names
+        with open(file, "wb") as f:
+            save(f, W)
+        return
     np.savez(file, sparsekern_format=np.array(W.format), shape=np.array(W.shape, np.int64),
              version=np.array(_FILE_VERSION, np.int64), **W._arrays())
 

@@ -1,6 +1,7 @@
 /* CPU feature detection, the ISA in use, threads, version. Compiled with no ISA flags. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -79,7 +80,7 @@ static void init_once_body(void) {
     if (env && *env) {
         int found = -1;
         for (int i = 0; i < SK_ISA_COUNT; ++i)
-            if (strcmp(env, isa_names[i]) == 0) found = i;
+            if (strcasecmp(env, isa_names[i]) == 0) found = i;
         if (found < 0 || !(g_mask & (1u << found)))
             g_env_error = 1;                          /* the binding turns this into an error */
         else
