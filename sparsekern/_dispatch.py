@@ -70,6 +70,10 @@ class CBackend:
             _raise_status(st)
 
 
+    # -- N:M structured kernels (issue 3) go here
+    # -- activation-sparse kernels (issue 4) go here
+
+
 def _raise_status(st: int):
     if st == -2:
         raise MemoryError("libsparsekern: out of memory")
@@ -103,6 +107,9 @@ class NumbaBackend:
 
     def spmm_unstructured(self, W, X, bias, out) -> None:
         self._mod.spmm_unstructured(W.row_ptr, W.col_idx, W.values, X, bias, out)
+
+    # -- N:M structured kernels (issue 3) go here
+    # -- activation-sparse kernels (issue 4) go here
 
 
 _BACKENDS = {"c": CBackend, "numba": NumbaBackend}

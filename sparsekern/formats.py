@@ -39,6 +39,21 @@ class PackedMatrix:
     """Base of the packed formats: shape, nnz, density, nbytes, format, to_dense(), ``@``."""
 
     format: str = ""
+    format_help: str = ""       # how pack()'s error message lists this format
+    _kernel: str = ""           # the backend method that multiplies this format
+
+    @classmethod
+    def _accepts(cls, name: str) -> bool:
+        return name == cls.format
+
+    @classmethod
+    def _pack(cls, W, format: str, **options) -> "PackedMatrix":
+        raise NotImplementedError
+
+    @classmethod
+    def _load(cls, format: str, shape: tuple, arrays: dict) -> "PackedMatrix":
+        """Rebuild (validated) from save()/pickle data: the inverse of ``_arrays``."""
+        return cls(shape, **arrays)
     __slots__ = ("_shape", "__weakref__")
 
     @property
@@ -94,6 +109,8 @@ class UnstructuredMatrix(PackedMatrix):
     """W[M, K] with arbitrary nonzero positions, in compressed rows (see module doc)."""
 
     format = "unstructured"
+    format_help = "'unstructured'"
+    _kernel = "spmm_unstructured"
     __slots__ = ("_row_ptr", "_col_idx", "_values", "_c")
 
     # read-only: the C handle cached in _c points into these very arrays
@@ -115,6 +132,10 @@ class UnstructuredMatrix(PackedMatrix):
                                                    _readonly(values))
         obj._c = None
         return obj
+
+    @classmethod
+    def _pack(cls, W, format: str, *, sparsity=None) -> "UnstructuredMatrix":
+        return cls.from_dense(W, sparsity=sparsity)
 
     @classmethod
     def from_dense(cls, W, sparsity=None) -> "UnstructuredMatrix":
@@ -285,29 +306,49 @@ def _validate_csr(shape, row_ptr, col_idx, values):
     return (m, k), _readonly(rp), _readonly(ci), _readonly(vals)
 
 
-_FORMATS: dict[str, type] = {"unstructured": UnstructuredMatrix}
+# The format registry. Each class names its format (``format``, or ``_accepts`` for a
+# family of names such as "2:4"), the backend method its kernels run under (``_kernel``),
+# how pack() builds it (``_pack``) and how a file or pickle rebuilds it (``_load``).
+_FORMATS: list[type] = [UnstructuredMatrix]
+
+
+def register_format(cls: type) -> type:
+    _FORMATS.append(cls)
+    return cls
+
+
+def _format_class(name: str):
+    for cls in _FORMATS:
+        if cls._accepts(name):
+            return cls
+    return None
+
+
+def _format_names() -> list[str]:
+    return [cls.format_help for cls in _FORMATS]
 
 
 def _rebuild(fmt: str, shape, arrays: dict):
-    cls = _FORMATS.get(fmt)
+    cls = _format_class(fmt)
     if cls is None:
         raise ValueError(f"unknown packed format {fmt!r}")
-    return cls(shape, **arrays)
+    return cls._load(fmt, tuple(shape), arrays)
 
 
-def pack(W, format: str = "unstructured", *, sparsity=None) -> PackedMatrix:
+def pack(W, format: str = "unstructured", **options) -> PackedMatrix:
     """Pack dense weights W (M, K) into a sparse format.
 
     ``format="unstructured"`` keeps the nonzeros of W at any positions; with
     ``sparsity`` (a fraction in [0, 1]) W is first magnitude-pruned so that
     round(sparsity·W.size) of its entries are zero. W is converted to float32 and
-    never modified.
+    never modified. Other formats take their own options (see each format class).
     """
     if not isinstance(format, str):
         raise TypeError(f"format must be a string (got {format!r})")
-    if format == "unstructured":
-        return UnstructuredMatrix.from_dense(W, sparsity=sparsity)
-    raise ValueError(f"unknown format {format!r}; available: {sorted(_FORMATS)}")
+    cls = _format_class(format)
+    if cls is None:
+        raise ValueError(f"unknown format {format!r}; available: {', '.join(_format_names())}")
+    return cls._pack(W, format, **options)
 
 
 def save(file, W: PackedMatrix) -> None:
@@ -343,12 +384,12 @@ def load(file) -> PackedMatrix:
     if version.shape != () or version.dtype.kind not in "iu" or int(version) != _FILE_VERSION:
         raise ValueError(f"unsupported sparsekern file version {version!r}")
     shape = data.pop("shape")
-    if shape.shape != (2,) or shape.dtype.kind not in "iu":
+    if shape.ndim != 1 or shape.dtype.kind not in "iu":
         raise ValueError(f"corrupt sparsekern file: bad shape {shape!r}")
-    cls = _FORMATS.get(str(fmt))
+    cls = _format_class(str(fmt))
     if cls is None:
         raise ValueError(f"unknown packed format {str(fmt)!r} in file")
     try:
-        return cls(tuple(int(d) for d in shape), **data)
+        return cls._load(str(fmt), tuple(int(d) for d in shape), data)
     except TypeError as e:
         raise ValueError(f"corrupt sparsekern file: {e}") from e

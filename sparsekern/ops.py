@@ -13,12 +13,10 @@ from .formats import PackedMatrix
 
 __all__ = ["matmul", "linear"]
 
-_KERNELS = {"unstructured": "spmm_unstructured"}
-
-
 def _kernel(W):
+    """The current backend's function for W's format: f(W, X[K, N], bias or None, out[M, N])."""
     be = _dispatch.current or _dispatch.backend()
-    return getattr(be, _KERNELS[W.format])
+    return getattr(be, W._kernel)
 
 
 def _check_packed(W, name: str):
