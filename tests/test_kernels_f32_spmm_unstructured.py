@@ -213,7 +213,8 @@ def test_no_reads_past_arrays_guard_pages(tmp_path):
     if not sys.platform.startswith("linux"):
         pytest.skip("uses mprotect via libc")
     proc = subprocess.run([sys.executable, "-c", GUARD_SCRIPT, str(Path(__file__).parent)],
-                          capture_output=True, text=True, env=python_env(), timeout=300)
+                          capture_output=True, text=True, env=python_env(), timeout=300,
+                          cwd=str(Path(__file__).parent))   # not the repo root: its sparsekern/ has no library
     last = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
     assert proc.returncode == 0, (f"guard-page run failed (rc={proc.returncode}) at case {last}\n"
                                   f"{proc.stderr[-3000:]}")
