@@ -26,17 +26,30 @@ SK_INLINE void sk_x86_gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, con
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values + p), x0, a0);
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(values + p + 8), x1, a1);
         }
-        if (p + 8 <= end) {
-            const __m256 x0 = _mm256_setr_ps(SK_XG(0), SK_XG(1), SK_XG(2), SK_XG(3),
-                                             SK_XG(4), SK_XG(5), SK_XG(6), SK_XG(7));
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(values + p), x0, a0);
-            p += 8;
+        const int64_t rem = end - p;                     /* 0..15 left */
+        float acc;
+        if (rem > 0 && p + 16 <= w->nnz) {
+            /* Branch-free tail: two 8-wide steps whose lanes past the row's end are
+             * masked off. The indices read there belong to the next rows (in bounds,
+             * valid columns); their x lanes are zeroed so inf/NaN cannot leak in. */
+            const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            const __m256i k0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem), lane);
+            const __m256i k1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem - 8), lane);
+            __m256 x0 = _mm256_setr_ps(SK_XG(0), SK_XG(1), SK_XG(2), SK_XG(3),
+                                       SK_XG(4), SK_XG(5), SK_XG(6), SK_XG(7));
+            __m256 x1 = _mm256_setr_ps(SK_XG(8), SK_XG(9), SK_XG(10), SK_XG(11),
+                                       SK_XG(12), SK_XG(13), SK_XG(14), SK_XG(15));
+            x0 = _mm256_and_ps(x0, _mm256_castsi256_ps(k0));
+            x1 = _mm256_and_ps(x1, _mm256_castsi256_ps(k1));
+            a0 = _mm256_fmadd_ps(_mm256_maskload_ps(values + p, k0), x0, a0);
+            a1 = _mm256_fmadd_ps(_mm256_maskload_ps(values + p + 8, k1), x1, a1);
+            p = end;
         }
         const __m256 a = _mm256_add_ps(a0, a1);
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
         s = _mm_add_ps(s, _mm_movehl_ps(s, s));
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
-        float acc = _mm_cvtss_f32(s);
+        acc = _mm_cvtss_f32(s);
         for (; p < end; ++p) acc += values[p] * SK_XG(0);
         y[m * ldy] = acc + (bias ? bias[m] : 0.0f);
     }
