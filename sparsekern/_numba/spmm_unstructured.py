@@ -23,6 +23,16 @@ def _spmm_rows(row_ptr, col_idx, values, x, bias, has_bias, y):
                 yrow[j] += v * xrow[j]
 
 
+@nb.njit(parallel=True, **_JIT)
+def _spmv_rows(row_ptr, col_idx, values, x, bias, has_bias, y):
+    # n == 1: a dot product per row (the general loop pays its inner-loop setup per nonzero)
+    for m in nb.prange(row_ptr.shape[0] - 1):
+        acc = np.float32(0.0)
+        for p in range(row_ptr[m], row_ptr[m + 1]):
+            acc += values[p] * x[col_idx[p], 0]
+        y[m, 0] = acc + (bias[m] if has_bias else np.float32(0.0))
+
+
 @nb.njit(**_JIT)
 def _has_nonfinite(x):
     for v in x.ravel():
@@ -57,6 +67,7 @@ _NO_BIAS = np.zeros(0, np.float32)
 
 def spmm_unstructured(row_ptr, col_idx, values, x, bias, out) -> None:
     has_bias = bias is not None
-    _spmm_rows(row_ptr, col_idx, values, x, bias if has_bias else _NO_BIAS, has_bias, out)
+    rows = _spmv_rows if x.shape[1] == 1 else _spmm_rows
+    rows(row_ptr, col_idx, values, x, bias if has_bias else _NO_BIAS, has_bias, out)
     if x.size and _has_nonfinite(x):
         _propagate_nonfinite(row_ptr, col_idx, x, out)
