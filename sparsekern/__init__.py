@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from . import _dispatch
 from .formats import PackedMatrix, UnstructuredMatrix, load, pack, save
+from .nm import NMMatrix, nm_mask
+from .act import ActMatrix, DeltaLinear
 from .ops import linear, matmul
+from .conv import ConvWeight, conv2d
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "PackedMatrix", "UnstructuredMatrix", "pack", "save", "load", "matmul", "linear",
+    "PackedMatrix", "UnstructuredMatrix", "ActMatrix", "DeltaLinear", "NMMatrix", "nm_mask", "pack", "save", "load", "matmul", "linear",
+    "conv2d", "ConvWeight",
     "info", "set_num_threads", "get_num_threads", "set_backend", "set_isa", "__version__",
 ]
 

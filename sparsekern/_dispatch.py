@@ -71,7 +71,75 @@ class CBackend:
 
 
     # -- N:M structured kernels (issue 3) go here
+    def _nm_handle(self, W):
+        h = self.ffi.new("sk_nm_f32 *")
+        h.rows, h.cols = W.shape
+        h.n, h.m = W.pattern
+        h.pos_bits = W.pos_bits
+        h.meta_stride = W.meta.shape[1]
+        h.values = self._cast("float *", W.values.ctypes.data)
+        h.meta = self._cast("uint8_t *", W.meta.ctypes.data)
+        W._c = h
+        return h
+
+    def spmm_nm(self, W, X: np.ndarray, bias, out: np.ndarray) -> None:
+        """out[M, N] = W @ X[K, N] (+ bias) for an NMMatrix W."""
+        buf = self._buf
+        n = X.shape[1]
+        st = self.lib.sk_f32_spmm_nm(W._c or self._nm_handle(W), buf("float[]", X), n, n,
+                                     buf("float[]", bias) if bias is not None else self.ffi.NULL,
+                                     buf("float[]", out), n)
+        if st:
+            _raise_status(st)
+
     # -- activation-sparse kernels (issue 4) go here
+    def _act_handle(self, W):
+        h = self.ffi.new("sk_act_f32 *")
+        h.rows, h.cols = W.shape
+        h.finite = 1 if W.finite else 0
+        h.wt = self._cast("float *", W.wt.ctypes.data)
+        h.norms = self._cast("float *", W.norms.ctypes.data)
+        W._c = h
+        return h
+
+    def act_linear(self, W, x, bias, out, threshold, topk, select, rows) -> None:
+        """out[rows, M] = the selected channels of x[rows, K] times W.T (+ bias), x and out
+        C-contiguous (1-D when rows == 1); see sparsekern.act."""
+        buf = self._buf
+        st = self.lib.sk_f32_act_linear(W._c or self._act_handle(W), rows, buf("float[]", x),
+                                        W._shape[1], buf("float[]", bias) if bias is not None
+                                        else self.ffi.NULL, buf("float[]", out), W._shape[0],
+                                        threshold, topk, select, self.ffi.NULL)
+        if st:
+            _raise_status(st)
+
+    def act_delta(self, W, x, xref, y, theta) -> int:
+        """One DeltaLinear step on x[n, K], updating xref[n, K] and y[n, M] in place."""
+        buf = self._buf
+        na = self.ffi.new("int64_t *")
+        st = self.lib.sk_f32_act_delta(W._c or self._act_handle(W), x.shape[0], buf("float[]", x),
+                                       W.shape[1], buf("float[]", xref), buf("float[]", y), theta,
+                                       na)
+        if st:
+            _raise_status(st)
+        return int(na[0])
+
+    def act_matmul(self, W, X, bias, out) -> None:
+        from .act import matmul_via_linear
+
+        matmul_via_linear(self, W, X, bias, out)
+
+    # -- sparse conv2d kernels (issue 5) go here
+    def conv2d_sparse(self, W, x, geom, bias, out) -> None:
+        """out = conv2d(x, W) (+ bias) by direct sparse convolution; W the unstructured
+        (C_out, C_in/groups*kh*kw) matrix, geom the sk_conv2d_geom fields in order."""
+        g = self.ffi.new("sk_conv2d_geom *", geom)
+        buf = self._buf
+        st = self.lib.sk_f32_conv2d_sparse(
+            W._c or self._handle(W), g, buf("float[]", x) if x.size else self.ffi.NULL,
+            buf("float[]", bias) if bias is not None else self.ffi.NULL, buf("float[]", out))
+        if st:
+            _raise_status(st)
 
 
 def _raise_status(st: int):
@@ -109,7 +177,26 @@ class NumbaBackend:
         self._mod.spmm_unstructured(W.row_ptr, W.col_idx, W.values, X, bias, out)
 
     # -- N:M structured kernels (issue 3) go here
+    def spmm_nm(self, W, X, bias, out) -> None:
+        n, m = W.pattern
+        self._mod.spmm_nm(W.values, W.meta, W.shape[1], n, m, W.pos_bits, X, bias, out)
+
     # -- activation-sparse kernels (issue 4) go here
+    def act_linear(self, W, x, bias, out, threshold, topk, select, rows) -> None:
+        self._mod.act_linear(W.wt, W.norms, W.finite, x.reshape(rows, W.shape[1]), bias,
+                             out.reshape(rows, W.shape[0]), threshold, topk, select)
+
+    def act_delta(self, W, x, xref, y, theta) -> int:
+        return self._mod.act_delta(W.wt, x, xref, y, theta)
+
+    def act_matmul(self, W, X, bias, out) -> None:
+        from .act import matmul_via_linear
+
+        matmul_via_linear(self, W, X, bias, out)
+
+    # -- sparse conv2d kernels (issue 5) go here
+    def conv2d_sparse(self, W, x, geom, bias, out) -> None:
+        self._mod.conv2d_sparse(W.row_ptr, W.col_idx, W.values, x, geom, bias, out)
 
 
 _BACKENDS = {"c": CBackend, "numba": NumbaBackend}

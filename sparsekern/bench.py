@@ -33,7 +33,8 @@ import numpy as np
 
 import sparsekern as sk
 
-from .formats import UnstructuredMatrix
+from .formats import PackedMatrix, UnstructuredMatrix
+from .nm import NMMatrix
 
 __all__ = [
     "random_unstructured", "to_csr", "nbytes_of", "cold_count", "MatrixSet", "MatrixCache",
@@ -163,7 +164,7 @@ def nbytes_of(A) -> int:
     """Bytes one ``A @ X`` reads from A (packed, scipy CSR or dense)."""
     if isinstance(A, np.ndarray):
         return A.nbytes
-    if isinstance(A, UnstructuredMatrix):
+    if isinstance(A, PackedMatrix):
         return A.nbytes
     return A.data.nbytes + A.indices.nbytes + A.indptr.nbytes
 
@@ -183,20 +184,29 @@ class MatrixSet:
     matrices (``packed``, ``csr`` and ``dense`` index i are the same W), on demand.
     """
 
-    def __init__(self, m: int, k: int, density: float, seed: int = 0, llc: int | None = None):
-        self.m, self.k, self.density = m, k, density
+    def __init__(self, m: int, k: int, density: float, seed: int = 0, llc: int | None = None,
+                 pattern: str | None = None):
+        self.m, self.k, self.density, self.pattern = m, k, density, pattern
         self.llc = llc_bytes()[0] if llc is None else llc
-        self._rng = np.random.default_rng([seed, m, k, int(round(density * 1e6))])
-        self._forms: dict[str, list] = {"packed": [], "csr": [], "dense": []}
+        extra = [int(x) for x in pattern.split(":")] if pattern else []
+        self._rng = np.random.default_rng([seed, m, k, int(round(density * 1e6))] + extra)
+        # with an N:M pattern, "packed" is the NMMatrix and "unstructured" the same matrix
+        # in the unstructured format (the second baseline)
+        self._forms: dict[str, list] = {"packed": [], "csr": [], "dense": [], "unstructured": []}
 
     def get(self, kind: str, count: int = 1) -> list:
         have = self._forms[kind]
         while len(have) < count:
             i = len(have)
-            if kind == "packed":
+            if kind == "packed" and self.pattern:
+                have.append(NMMatrix.random(self.m, self.k, self.pattern, self._rng))
+            elif kind == "packed":
                 have.append(random_unstructured(self.m, self.k, self.density, self._rng))
+            elif kind == "unstructured":
+                have.append(UnstructuredMatrix.from_dense(self.get("dense", i + 1)[i]))
             elif kind == "csr":
-                have.append(to_csr(self.get("packed", i + 1)[i]))
+                src = "unstructured" if self.pattern else "packed"
+                have.append(to_csr(self.get(src, i + 1)[i]))
             else:
                 have.append(self.get("packed", i + 1)[i].to_dense())
         return have[:count]
@@ -220,11 +230,11 @@ class MatrixCache:
         self.seed, self.size, self.llc = seed, size, llc
         self._sets: dict[tuple, MatrixSet] = {}
 
-    def __call__(self, m: int, k: int, density: float) -> MatrixSet:
-        key = (m, k, density)
+    def __call__(self, m: int, k: int, density: float, pattern: str | None = None) -> MatrixSet:
+        key = (m, k, density, pattern)
         ms = self._sets.pop(key, None)
         if ms is None:
-            ms = MatrixSet(m, k, density, self.seed, self.llc)
+            ms = MatrixSet(m, k, density, self.seed, self.llc, pattern)
         self._sets[key] = ms
         while len(self._sets) > self.size:
             del self._sets[next(iter(self._sets))]
@@ -333,6 +343,7 @@ class Case:
     ref: int | None = None        # index of the case this one is compared with (note)
     label: str = ""               # what the note calls this case
     ref_label: str = ""
+    pattern: str | None = None    # N:M pattern ("2:4"): W is N:M structured, density N/M
 
 
 @dataclass
@@ -389,6 +400,17 @@ def build_cases(full: bool, threads: int, cold: bool, backend: str, isa: str) ->
             for d in sweep_d:
                 for n in sweep_n:
                     linear(shape, d, n)
+    # N:M structured (issue 3): the same matrix also timed in the unstructured format
+    if full:
+        nm_ns = {"2:4": (1, 8, 16, 64, 256), "1:4": (1, 8, 64, 256), "1:8": (1, 8, 64, 256),
+                 "4:8": (1, 8, 64, 256), "4:16": (1, 8, 64, 256), "2:8": (1, 64)}
+    else:
+        nm_ns = {"2:4": (1, 8, 64, 256), "1:4": (1, 64), "1:8": (1, 64)}
+    for pattern, ns in nm_ns.items():
+        pn, pm = (int(v) for v in pattern.split(":"))
+        for n in ns:
+            cases.append(Case(f"nm {pattern}", *big, n, pn / pm, cold=cold and n == 1,
+                              threads=threads, pattern=pattern))
     cases.append(Case("conv1x1", 256, 256, 784, 0.1, threads=threads))
     cases.append(Case("tiny", 8, 8, 8, 0.5, threads=threads))
     return cases
@@ -400,20 +422,24 @@ NOISY = 0.25        # flag a row when its samples spread over more than this fra
 
 def run_case(case: Case, sets: MatrixCache, st: Settings, bw: float, baselines: dict,
              seed: int = 0) -> dict:
-    ms = sets(case.m, case.k, case.density)
+    ms = sets(case.m, case.k, case.density, case.pattern)
     X = random_x(case.k, case.n, seed)
     kw = dict(repeat=st.repeat, min_repeat=st.min_repeat, min_sample_s=st.min_sample_s,
               budget_s=st.budget_s)
     packed = ms.ops("packed", case.cold)
     with configured(case.backend, case.isa, case.threads) as cfg:
         t_sk, y_sk = measure(packed, X, **kw)
-    key = (case.m, case.k, case.density, case.n, case.cold, case.threads)
+    key = (case.m, case.k, case.density, case.n, case.cold, case.threads, case.pattern)
     if key not in baselines:
         with blas_threads(case.threads):
             t_np, y_np = measure(ms.ops("dense", case.cold), X, **kw)
         t_sp, _ = measure(ms.ops("csr", case.cold), X, **kw)
         baselines[key] = (t_np, t_sp, y_np)
     t_np, t_sp, y_np = baselines[key]
+    t_un = None
+    if case.pattern:   # the second baseline: the same N:M matrix, unstructured format
+        with configured(case.backend, case.isa, case.threads):
+            t_un, _ = measure(ms.ops("unstructured", case.cold), X, **kw)
     W = packed[0]
     scale = float(np.abs(y_np).max()) if y_np.size else 1.0
     err = float(np.abs(y_sk - y_np).max()) / max(scale, 1e-30) if y_np.size else 0.0
@@ -434,7 +460,14 @@ def run_case(case: Case, sets: MatrixCache, st: Settings, bw: float, baselines: 
         rel_err_vs_numpy=err,
         timing={"sparsekern": asdict(t_sk), "numpy": asdict(t_np), "scipy": asdict(t_sp)},
     )
+    if t_un is not None:
+        row.update(pattern=case.pattern, unstructured_s=t_un.median,
+                   speedup_vs_unstructured=t_un.median / t_sk.median)
+        row["timing"]["unstructured"] = asdict(t_un)
     notes = []
+    if t_un is not None:
+        notes.append(f"vs unstructured (same W): {t_un.median / t_sk.median:.2f}x "
+                     f"({fmt_time(t_un.median)})")
     if err > 1e-3:
         notes.append(f"MISMATCH vs numpy: rel err {err:.1e}")
     if case.cold:
@@ -594,12 +627,24 @@ def run(args) -> int:
             rows.append(row)
             say(table_row(row))
             if case.cold:
-                sets(case.m, case.k, case.density).drop_cold()
+                sets(case.m, case.k, case.density, case.pattern).drop_cold()
             nxt = cases[i + 1] if i + 1 < len(cases) else None
-            if nxt is None or (nxt.m, nxt.k, nxt.density) != (case.m, case.k, case.density):
+            if nxt is None or ((nxt.m, nxt.k, nxt.density, nxt.pattern)
+                               != (case.m, case.k, case.density, case.pattern)):
                 baselines.clear()
     say()
     say(LEGEND.format(min_sample_ms=st.min_sample_s * 1e3, noisy=NOISY))
+    act_rows: list[dict] = []
+    if not args.no_act:   # activation sparsity (format "act"): its own table and legend
+        from . import _bench_act
+
+        act_rows = _bench_act.run(args, say, bw, llc)
+    conv_rows: list[dict] = []
+    if not getattr(args, "no_conv", False):   # sparse conv2d and MobileNetV1 (issue 5)
+        from . import _bench_conv
+
+        with blas_threads(args.threads), configured(threads=args.threads):
+            conv_rows = _bench_conv.run(args, say)
     warn = openblas_warning()
     if warn:
         say(warn)
@@ -616,7 +661,9 @@ def run(args) -> int:
 
         meta["scipy"] = scipy.__version__
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=1, default=str)
+            json.dump({"meta": meta, "rows": rows, "act_rows": act_rows,
+                       "conv_rows": conv_rows}, f, indent=1,
+                      default=str)
         say(f"wrote {args.json}")
     return 0
 
@@ -625,7 +672,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true",
                    help="the default set: 4096x4096 at density 0.1 x N in {1,8,64,256}, density "
-                        "0.05 and 0.3 at N=64, a 1x1 conv, threads, ISA and backend variants, "
+                        "0.05 and 0.3 at N=64, N:M 2:4 (N 1..256), 1:4 and 1:8 (N 1, 64) "
+                        "with the same matrix in the unstructured format, a 1x1 conv, threads, ISA and backend variants, "
                         "a tiny call (well under a minute)")
     g.add_argument("--full", action="store_true",
                    help="density {0.02,0.05,0.1,0.2,0.3,0.5} x N {1,8,16,64,256} on 4096x4096, "
@@ -639,6 +687,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="sparsekern backend (default: the current one)")
     p.add_argument("--isa", help="cap the C library's ISA (scalar, avx2, avx512, ...)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the matrices (default 0)")
+    p.add_argument("--no-act", action="store_true",
+                   help="skip the activation-sparsity rows (format 'act')")
+    p.add_argument("--no-conv", action="store_true",
+                   help="skip the sparse conv2d rows (MobileNetV1 1x1 layers, 3x3, whole network)")
 
 
 def main(argv=None) -> int:

@@ -348,6 +348,10 @@ def pack(W, format: str = "unstructured", **options) -> PackedMatrix:
     cls = _format_class(format)
     if cls is None:
         raise ValueError(f"unknown format {format!r}; available: {', '.join(_format_names())}")
+    if np.ndim(W) == 4:   # a conv weight (C_out, C_in/groups, kh, kw): see sparsekern.conv
+        from .conv import ConvWeight
+
+        return ConvWeight.from_dense(W, format, **options)
     return cls._pack(W, format, **options)
 
 

@@ -54,9 +54,14 @@ def matmul(W, X) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(out.reshape((m,) + batch + (n,)), 0, -2))
 
 
-def linear(input, weight, bias=None) -> np.ndarray:
+def linear(input, weight, bias=None, *, threshold=None, topk=None, select=None) -> np.ndarray:
     """input @ weight.T + bias for input (..., K) and packed weight (M, K), like
-    torch.nn.functional.linear; returns (..., M)."""
+    torch.nn.functional.linear; returns (..., M).
+
+    For activation-sparse weights (``pack(W, "act")``) the inputs can be sparsified
+    first: ``threshold=t`` drops |x| <= t, ``topk=k`` keeps the k largest per row,
+    ``select="wina"`` ranks by |x_k|·‖W[:, k]‖₂ instead of |x_k| (see sparsekern.act).
+    Other formats reject these arguments (TypeError)."""
     _check_packed(weight, "weight")
     x = as_f32(input, "input")
     m, k = weight._shape
@@ -70,6 +75,13 @@ def linear(input, weight, bias=None) -> np.ndarray:
         b = as_f32(bias, "bias")
         if b.shape != (m,):
             raise ValueError(f"linear: bias must have shape ({m},) (got {b.shape})")
+    if weight.format == "act" or threshold is not None or topk is not None or select is not None:
+        from . import act
+
+        if not isinstance(weight, act.ActMatrix):
+            raise TypeError(f"linear: threshold=, topk= and select= need weights packed with "
+                            f"sk.pack(W, 'act') (got format {weight.format!r})")
+        return act.linear(x, weight, b, threshold, topk, select)
     lead = x.shape[:-1]
     rows = x.size // k if k else int(np.prod(lead, dtype=np.int64))
     if rows == 1:

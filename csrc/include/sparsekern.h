@@ -69,6 +69,120 @@ int sk_f32_spmm_unstructured(const sk_csr_f32 *w, const float *x, int64_t n, int
 int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, int64_t n,
                                  int64_t ldx, const float *bias, float *y, int64_t ldy);
 
+/* N:M structured sparse matrix W[rows, cols]: in every group of m consecutive
+ * columns (the last group padded when m does not divide cols) exactly n entries
+ * are stored, 1 <= n < m, m in {4, 8, 16}.
+ *   groups = ceil(cols / m); each row stores groups * n slots, group by group
+ *   values[rows * groups * n]     float32, row-major
+ *   meta[rows * meta_stride]      row r's positions as a little-endian bit stream
+ *                                 (byte i holds bits 8i..8i+7, LSB first): slot j's
+ *                                 position p in [0, m) is bits [j*pos_bits, (j+1)*pos_bits);
+ *                                 strictly increasing within a group; slot j's column
+ *                                 is (j / n) * m + p. Slots whose column is >= cols
+ *                                 (padding, last group only) hold 0 and are never read.
+ *   pos_bits = ceil(log2 m) (2, 3, 4); meta_stride (bytes per row) is a multiple of 8,
+ *   at least ceil(groups * n * pos_bits / 64) * 8.
+ * The kernels trust this struct: it is validated once, when packed or loaded. */
+typedef struct {
+    int64_t rows;
+    int64_t cols;
+    int32_t n;
+    int32_t m;
+    int32_t pos_bits;
+    int64_t meta_stride;
+    const float *values;
+    const uint8_t *meta;
+} sk_nm_f32;
+
+/* Y[rows, ncols] = W @ X[cols, ncols] (+ bias) for N:M W; conventions as
+ * sk_f32_spmm_unstructured (strides, bias, non-finite X propagating as dense BLAS). */
+int sk_f32_spmm_nm(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
+                   const float *bias, float *y, int64_t ldy);
+
+/* The same with an explicit ISA variant (for tests and benchmarks). */
+int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
+                       const float *bias, float *y, int64_t ldy);
+
+/* Activation-sparse weights (format "act"): W[rows, cols] stored input-major.
+ *   wt[cols * rows]   float32, W transposed: row k (rows floats) is W[:, k]
+ *   norms[cols]       float32, ||W[:, k]||_2 (computed in float64, rounded)
+ *   finite            1 when every weight is finite (then selected inputs that are
+ *                     exactly 0 are skipped; otherwise they are multiplied)
+ * The kernels trust this struct: it is validated once, when packed or loaded. */
+typedef struct {
+    int64_t rows;
+    int64_t cols;
+    int32_t finite;
+    const float *wt;
+    const float *norms;
+} sk_act_f32;
+
+/* Selection policies of sk_f32_act_linear. */
+enum { SK_ACT_MAGNITUDE = 0, SK_ACT_WINA = 1 };
+
+/* y[i, :] = sum over the selected channels k of row i of x[i, k] * W[:, k] (+ bias)
+ * for the n rows of x (row stride ldx >= cols) into y (row stride ldy >= rows).
+ * score_k = |x[i, k]| (SK_ACT_MAGNITUDE) or |x[i, k]| * norms[k] (SK_ACT_WINA);
+ * k is a candidate when !(score_k <= threshold) (NaN scores are candidates; a
+ * negative threshold makes every channel one); topk >= 0 keeps only the topk largest
+ * candidate scores per row (NaN ranks above +inf; ties go to the lower channel);
+ * topk < 0: no limit. Channels not selected contribute nothing, whatever W holds.
+ * threshold must not be NaN. *nactive (may be NULL) receives the number of
+ * (row, channel) pairs multiplied. */
+int sk_f32_act_linear(const sk_act_f32 *w, int64_t n, const float *x, int64_t ldx,
+                      const float *bias, float *y, int64_t ldy, float threshold, int64_t topk,
+                      int select, int64_t *nactive);
+int sk_f32_act_linear_isa(int isa, const sk_act_f32 *w, int64_t n, const float *x, int64_t ldx,
+                          const float *bias, float *y, int64_t ldy, float threshold, int64_t topk,
+                          int select, int64_t *nactive);
+
+/* Delta step for n rows: d = x[i, :] - xref[i, :]; the channels with !(|d| <= theta)
+ * are kept: y[i, :] += sum_kept d_k * W[:, k] and xref[i, k] = x[i, k] there.
+ * xref is [n, cols] and y is [n, rows], both contiguous, both updated in place;
+ * theta >= 0. *nactive (may be NULL) receives the number of kept (row, channel) pairs. */
+int sk_f32_act_delta(const sk_act_f32 *w, int64_t n, const float *x, int64_t ldx, float *xref,
+                     float *y, float theta, int64_t *nactive);
+int sk_f32_act_delta_isa(int isa, const sk_act_f32 *w, int64_t n, const float *x, int64_t ldx,
+                         float *xref, float *y, float theta, int64_t *nactive);
+
+/* 2-D convolution geometry (NCHW, like torch.nn.functional.conv2d). The input is
+ * x[batch, c_in, h, w], the output y[batch, c_out, h_out, w_out], both contiguous.
+ * Output pixel (oy, ox) of channel co reads input rows oy*stride_h - pad_h + ky*dil_h
+ * and columns ox*stride_w - pad_w + kx*dil_w; positions outside the input are zeros
+ * (pad_h/pad_w are the top/left padding; the bottom/right padding is implied by
+ * h_out/w_out, so asymmetric "same" padding needs nothing more). groups divides c_in
+ * and c_out; channel co uses input channels g*(c_in/groups) .. of its group g. */
+typedef struct {
+    int64_t batch;
+    int64_t c_in;
+    int64_t h;
+    int64_t w;
+    int64_t c_out;
+    int64_t kh;
+    int64_t kw;
+    int64_t groups;
+    int64_t stride_h;
+    int64_t stride_w;
+    int64_t pad_h;
+    int64_t pad_w;
+    int64_t dil_h;
+    int64_t dil_w;
+    int64_t h_out;
+    int64_t w_out;
+} sk_conv2d_geom;
+
+/* Direct sparse convolution: y = conv2d(x, W) (+ bias[c_out]) with W[c_out, c_in/groups,
+ * kh, kw] stored as the unstructured matrix w[c_out, (c_in/groups)*kh*kw] (column
+ * (ci*kh + ky)*kw + kx, torch's weight.reshape(c_out, -1)). Each stored weight
+ * accumulates a shifted input row into the output row; no im2col buffer. Non-finite
+ * values in x propagate as the dense convolution would (a structural zero of W that
+ * meets inf/NaN inside the input gives NaN); padding positions contribute exactly
+ * nothing (the op layer requires finite weights). bias may be NULL. */
+int sk_f32_conv2d_sparse(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
+                         const float *bias, float *y);
+int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom *g,
+                             const float *x, const float *bias, float *y);
+
 /* Configuration. The ISA in use is the best one this CPU supports, capped by
  * the environment variable SPARSEKERN_ISA (scalar|avx2|avx512|neon|wasmsimd)
  * read once at first use, and by sk_set_isa. */

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import numba
 
+from .act import act_delta, act_linear
+from .conv import conv2d_sparse
+from .spmm_nm import spmm_nm
 from .spmm_unstructured import spmm_unstructured
 
-__all__ = ["spmm_unstructured", "get_num_threads", "set_num_threads"]
+__all__ = ["spmm_unstructured", "spmm_nm", "act_linear", "act_delta", "conv2d_sparse",
+           "get_num_threads", "set_num_threads"]
 
 
 def get_num_threads() -> int:

@@ -1,0 +1,371 @@
+/* AVX-512 (F, BW, VL) variant of the N:M SpMM.
+ *
+ * n == 1 (GEMV): no gathers. A step covers GS = 16 / N whole groups (V = GS * N <= 16
+ *   slots, one vector of values). The X span of those groups, GS * M floats, is loaded
+ *   as 32-float windows; one vpermt2ps per window picks each slot's x from its group
+ *   (index = group offset within the window + the slot's position, decoded from the
+ *   bit stream with one 8-byte read, a byte shuffle and a variable shift), and one FMA
+ *   per step. 2:4 is one window (32 x, 8 groups, 16 slots) per step, 1:4 two, 1:8 four.
+ *   Memory-bound: ~30 GB/s of packed weights, cold, on Zen 5 (~85% of read bandwidth).
+ * small n (sk_f32_spmm_nm_avx512_xt, 2 <= n <= SK_NM_XT_MAX_N in the operator): the
+ *   same plan on X transposed, 2 rows at a time; each step decodes positions and loads
+ *   values once and then permutes and multiplies every column's X windows.
+ * larger n (SpMM): R = 4 rows of W at a time over the same groups, tiles of 64/32/16
+ *   columns and a masked tail, K in blocks of 128 X rows (32 KiB of a 64-column X
+ *   block, L1-resident while every row block of W passes over it; Y is reread between
+ *   K blocks). Each slot broadcasts its weight and does one FMA per vector with the X
+ *   row its position names; the next row block's weights are prefetched (W streams
+ *   from memory in pieces the hardware prefetcher does not predict). Positions are
+ *   decoded 64 bits at a time per row. The operator hands this kernel 64-byte aligned
+ *   X rows (split loads cost 1.6x). */
+#include <immintrin.h>
+
+#include "nm_internal.h"
+
+/* ---------------------------------------------------------------- n == 1 */
+
+typedef struct {
+    int gs, v, span, nwin;
+    __mmask16 vmask, wmask[8];
+    __m512i idxbase, shuf, shift, pmask;
+} gemv_plan;
+
+static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
+    const int N = w->n, M = w->m, b = w->pos_bits;
+    p->gs = 16 / N;
+    p->v = p->gs * N;
+    p->span = p->gs * M;
+    p->nwin = (p->span + 31) / 32;
+    int32_t idxbase[16], shift[16];
+    uint8_t shuf[64];
+    for (int w8 = 0; w8 < 8; ++w8) p->wmask[w8] = 0;
+    p->vmask = 0;
+    for (int i = 0; i < 16; ++i) {
+        idxbase[i] = 0; shift[i] = 0;
+        for (int t = 0; t < 4; ++t) shuf[4 * i + t] = 0x80;
+        if (i >= p->v) continue;
+        const int base = (i / N) * M;
+        idxbase[i] = base % 32;
+        p->wmask[base / 32] |= (__mmask16)(1u << i);
+        p->vmask |= (__mmask16)(1u << i);
+        const int bit = i * b;
+        shift[i] = bit % 8;
+        for (int t = 0; t < 4; ++t) shuf[4 * i + t] = (uint8_t)(bit / 8 + t);  /* bytes of the 64-bit word, repeated per 128-bit lane */
+    }
+    p->idxbase = _mm512_loadu_si512(idxbase);
+    p->shift = _mm512_loadu_si512(shift);
+    p->shuf = _mm512_loadu_si512(shuf);
+    p->pmask = _mm512_set1_epi32((1 << b) - 1);
+}
+
+SK_INLINE __m512 gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, int b,
+                           const float *xg, const float *vals, __m512 acc, const int NWIN,
+                           const int FULL, const int WORD) {
+    /* a full step starts on a byte (16 * b bits per step): one unaligned 8-byte read
+     * when it stays inside the row (WORD), else the exact read */
+    uint64_t bits;
+    if (FULL && WORD) memcpy(&bits, meta + ((j0 * b) >> 3), 8);
+    else bits = sk_nm_bits(meta, j0 * b, p->v * b);
+    _mm_prefetch((const char *)(vals + j0) + 1024, _MM_HINT_T0);
+    const __m512i word = _mm512_set1_epi64((long long)bits);
+    const __m512i pos = _mm512_and_si512(
+        _mm512_srlv_epi32(_mm512_shuffle_epi8(word, p->shuf), p->shift), p->pmask);
+    const __m512i idx = _mm512_add_epi32(pos, p->idxbase);
+    __m512 xs;
+    if (NWIN == 1) {
+        xs = _mm512_permutex2var_ps(_mm512_loadu_ps(xg), idx, _mm512_loadu_ps(xg + 16));
+    } else {
+        xs = _mm512_setzero_ps();
+        for (int wi = 0; wi < NWIN; ++wi) {
+            const __m512 t = _mm512_permutex2var_ps(_mm512_loadu_ps(xg + 32 * wi), idx,
+                                                    _mm512_loadu_ps(xg + 32 * wi + 16));
+            xs = _mm512_mask_blend_ps(p->wmask[wi], xs, t);
+        }
+    }
+    if (FULL) return _mm512_fmadd_ps(_mm512_loadu_ps(vals + j0), xs, acc);
+    const __m512 wv = _mm512_maskz_loadu_ps(p->vmask, vals + j0);
+    return _mm512_mask3_fmadd_ps(wv, xs, acc, p->vmask);
+}
+
+SK_INLINE void gemv_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int64_t r1,
+                           const float *x, const float *bias, float *y, int64_t ldy,
+                           const int NWIN, const int FULL) {
+    const int64_t slots = sk_nm_groups(w) * w->n;
+    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->gs;
+    const int64_t K = w->cols;
+    /* steps whose windows (NWIN * 32 floats from the first group) lie inside X */
+    const int64_t reach = (int64_t)NWIN * 32;
+    const int64_t nsteps = K >= reach ? (K - reach) / ((int64_t)gs * M) + 1 : 0;
+    /* steps whose 8-byte position read stays inside the row: s * 2b + 8 <= meta_stride */
+    int64_t nword = FULL ? (w->meta_stride - 8) / (2 * b) + 1 : 0;
+    if (nword > nsteps) nword = nsteps;
+    if (nword < 0) nword = 0;
+    for (int64_t r = r0; r < r1; ++r) {
+        const float *vals = w->values + r * slots;
+        const uint8_t *meta = w->meta + r * w->meta_stride;
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        int64_t s = 0;
+        for (; s + 2 <= nword; s += 2) {
+            const int64_t g0 = s * gs;
+            a0 = gemv_step(p, meta, g0 * N, b, x + g0 * M, vals, a0, NWIN, FULL, 1);
+            a1 = gemv_step(p, meta, (g0 + gs) * N, b, x + (g0 + gs) * M, vals, a1, NWIN, FULL, 1);
+        }
+        for (; s < nsteps; ++s) {
+            const int64_t g0 = s * gs;
+            a0 = gemv_step(p, meta, g0 * N, b, x + g0 * M, vals, a0, NWIN, FULL, 0);
+        }
+        float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+        sk_nm_slots_scalar(w, r, s * gs * N, slots, x, 1, 1, &acc);
+        y[r * ldy] = acc + (bias ? bias[r] : 0.0f);
+    }
+}
+
+static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
+                      const float *bias, float *y, int64_t ldy) {
+    gemv_plan p;
+    make_plan(w, &p);
+    const int full = p.v == 16;
+    if (full && p.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, 1);
+    else if (full && p.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, 1);
+    else if (full && p.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, 1);
+    else if (full) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.nwin, 1);
+    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.nwin, 0);
+}
+
+/* ------------------------------------------------- small n, X transposed */
+
+/* The batch-1 plan run for NC columns at once on Xt[NC][ldxt] (X transposed): each
+ * step decodes the positions and loads the values once and then permutes and
+ * multiplies each column's X windows. */
+SK_INLINE void xt_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int64_t r1,
+                         const float *xt, int64_t ldxt, const float *bias, float *y,
+                         int64_t ldy, const int NC, const int NWIN, const int FULL, const int R) {
+    /* R rows at a time share each column's X window loads (X is L2-resident) */
+    const int64_t slots = sk_nm_groups(w) * w->n;
+    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->gs;
+    const int64_t K = w->cols;
+    const int64_t reach = (int64_t)NWIN * 32;
+    const int64_t nsteps = K >= reach ? (K - reach) / ((int64_t)gs * M) + 1 : 0;
+    int64_t nword = FULL ? (w->meta_stride - 8) / (2 * b) + 1 : 0;
+    if (nword > nsteps) nword = nsteps;
+    if (nword < 0) nword = 0;
+    for (int64_t r = r0; r + R <= r1; r += R) {
+        const float *vals[2];
+        const uint8_t *meta[2];
+        __m512 acc[2][8];
+        for (int u = 0; u < R; ++u) {
+            vals[u] = w->values + (r + u) * slots;
+            meta[u] = w->meta + (r + u) * w->meta_stride;
+            for (int c = 0; c < NC; ++c) acc[u][c] = _mm512_setzero_ps();
+        }
+        int64_t s = 0;
+        for (; s < nsteps; ++s) {
+            const int64_t g0 = s * gs, j0 = g0 * N;
+            __m512i idx[2];
+            __m512 wv[2];
+            for (int u = 0; u < R; ++u) {
+                uint64_t bits;
+                if (FULL && s < nword) memcpy(&bits, meta[u] + ((j0 * b) >> 3), 8);
+                else bits = sk_nm_bits(meta[u], j0 * b, p->v * b);
+                _mm_prefetch((const char *)(vals[u] + j0) + 1024, _MM_HINT_T0);
+                const __m512i word = _mm512_set1_epi64((long long)bits);
+                idx[u] = _mm512_add_epi32(_mm512_and_si512(
+                    _mm512_srlv_epi32(_mm512_shuffle_epi8(word, p->shuf), p->shift), p->pmask),
+                    p->idxbase);
+                wv[u] = FULL ? _mm512_loadu_ps(vals[u] + j0)
+                             : _mm512_maskz_loadu_ps(p->vmask, vals[u] + j0);
+            }
+            for (int c = 0; c < NC; ++c) {
+                const float *xg = xt + c * ldxt + g0 * M;
+                if (NWIN == 1) {
+                    const __m512 xa = _mm512_loadu_ps(xg), xb = _mm512_loadu_ps(xg + 16);
+                    for (int u = 0; u < R; ++u) {
+                        const __m512 xs = _mm512_permutex2var_ps(xa, idx[u], xb);
+                        if (FULL) acc[u][c] = _mm512_fmadd_ps(wv[u], xs, acc[u][c]);
+                        else acc[u][c] = _mm512_mask3_fmadd_ps(wv[u], xs, acc[u][c], p->vmask);
+                    }
+                } else {
+                    __m512 xs[2];
+                    for (int u = 0; u < R; ++u) xs[u] = _mm512_setzero_ps();
+                    for (int wi = 0; wi < NWIN; ++wi) {
+                        const __m512 xa = _mm512_loadu_ps(xg + 32 * wi), xb = _mm512_loadu_ps(xg + 32 * wi + 16);
+                        for (int u = 0; u < R; ++u)
+                            xs[u] = _mm512_mask_blend_ps(p->wmask[wi], xs[u],
+                                                         _mm512_permutex2var_ps(xa, idx[u], xb));
+                    }
+                    for (int u = 0; u < R; ++u) {
+                        if (FULL) acc[u][c] = _mm512_fmadd_ps(wv[u], xs[u], acc[u][c]);
+                        else acc[u][c] = _mm512_mask3_fmadd_ps(wv[u], xs[u], acc[u][c], p->vmask);
+                    }
+                }
+            }
+        }
+        for (int u = 0; u < R; ++u) {
+            const float b0 = bias ? bias[r + u] : 0.0f;
+            for (int c = 0; c < NC; ++c) {
+                float a = _mm512_reduce_add_ps(acc[u][c]);
+                sk_nm_slots_scalar(w, r + u, s * gs * N, slots, xt + c * ldxt, 1, 1, &a);
+                y[(r + u) * ldy + c] = a + b0;
+            }
+        }
+    }
+}
+
+SK_INLINE void xt_rows(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int64_t r1,
+                       const float *xt, int64_t ldxt, const float *bias, float *y,
+                       int64_t ldy, const int NC, const int NWIN, const int FULL) {
+    const int64_t rm = r0 + (r1 - r0) / 2 * 2;
+    xt_rows_t(w, p, r0, rm, xt, ldxt, bias, y, ldy, NC, NWIN, FULL, 2);
+    xt_rows_t(w, p, rm, r1, xt, ldxt, bias, y, ldy, NC, NWIN, FULL, 1);
+}
+
+SK_INLINE void xt_cols(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int64_t r1,
+                       const float *xt, int64_t ldxt, int64_t n, const float *bias, float *y,
+                       int64_t ldy, const int NWIN, const int FULL) {
+    int64_t c = 0;
+    for (; c + 8 <= n; c += 8) xt_rows(w, p, r0, r1, xt + c * ldxt, ldxt, bias, y + c, ldy, 8, NWIN, FULL);
+    if (c + 4 <= n) { xt_rows(w, p, r0, r1, xt + c * ldxt, ldxt, bias, y + c, ldy, 4, NWIN, FULL); c += 4; }
+    if (c + 2 <= n) { xt_rows(w, p, r0, r1, xt + c * ldxt, ldxt, bias, y + c, ldy, 2, NWIN, FULL); c += 2; }
+    if (c < n) xt_rows(w, p, r0, r1, xt + c * ldxt, ldxt, bias, y + c, ldy, 1, NWIN, FULL);
+}
+
+void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *xt,
+                              int64_t n, int64_t ldxt, const float *bias, float *y, int64_t ldy) {
+    gemv_plan p;
+    make_plan(w, &p);
+    const int full = p.v == 16;
+    if (full && p.nwin == 1) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 1, 1);
+    else if (full && p.nwin == 2) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 2, 1);
+    else if (full && p.nwin == 4) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 4, 1);
+    else if (full) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, p.nwin, 1);
+    else xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, p.nwin, 0);
+}
+
+/* ---------------------------------------------------------------- n > 1 */
+
+/* X rows per K block: 128 rows of a 64-column tile are 32 KiB, so the block stays in L1
+ * while every row block of W passes over it (Y is read back between K blocks). */
+#define SK_NM_KC_ROWS 128
+
+/* Rows [r, r + R), groups [g0, g1), times V vectors of columns (the last masked by `tail`
+ * when MASKED). FIRST: start from the bias, else from Y. */
+SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
+                          const float *x, int64_t ldx, const float *bias, float *y, int64_t ldy,
+                          const int R, const int V, const int MASKED, __mmask16 tail,
+                          const int NN, const int BB) {
+    enum { PF = 1 };
+    /* NN, BB: the pattern's N and position bits when known at compile time, else 0 */
+    const int N = NN ? NN : w->n, b = BB ? BB : w->pos_bits, M = BB ? 1 << BB : w->m;
+    const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
+    const uint64_t pmask = (UINT64_C(1) << b) - 1;
+    const int gc = 64 / (N * b);            /* groups whose positions fit one 64-bit read */
+    const int64_t gend = g1 < gfull ? g1 : gfull;
+    const float *vals[8];
+    const uint8_t *meta[8];
+    __m512 acc[8][4];
+#define SK_XLOAD(p, v) (MASKED && (v) == V - 1 ? _mm512_maskz_loadu_ps(tail, (p) + 16 * (v)) \
+                                                 : _mm512_loadu_ps((p) + 16 * (v)))
+    for (int u = 0; u < R; ++u) {
+        vals[u] = w->values + (r + u) * slots;
+        meta[u] = w->meta + (r + u) * w->meta_stride;
+        /* the next row block reads the same K block of its rows next: prefetch it (W is
+         * streamed from memory, in 4 rows x K-block pieces the hardware does not predict) */
+        if (PF && r + u + R < w->rows) {
+            const char *nv = (const char *)(vals[u] + R * slots + g0 * N);
+            const int64_t nbytes = (g1 - g0) * N * 4;
+            for (int64_t o = 0; o < nbytes; o += 64) _mm_prefetch(nv + o, _MM_HINT_T0);
+            _mm_prefetch((const char *)(meta[u] + R * w->meta_stride + ((g0 * N * b) >> 3)), _MM_HINT_T0);
+        }
+        const float *yrow = y + (r + u) * ldy;
+        const __m512 b0 = _mm512_set1_ps(bias ? bias[r + u] : 0.0f);
+        for (int v = 0; v < V; ++v) acc[u][v] = first ? b0 : SK_XLOAD(yrow, v);
+    }
+    for (int64_t g = g0; g < gend; g += gc) {
+        const int cnt = gend - g < gc ? (int)(gend - g) : gc;
+        uint64_t bits[8];
+        for (int u = 0; u < R; ++u) bits[u] = sk_nm_bits(meta[u], g * N * b, cnt * N * b);
+        for (int gg = 0; gg < cnt; ++gg) {
+            const float *xg = x + (g + gg) * M * ldx;
+            const int64_t j = (g + gg) * N;
+            for (int s = 0; s < N; ++s) {
+                for (int u = 0; u < R; ++u) {
+                    const int pos = (int)(bits[u] & pmask);
+                    bits[u] >>= b;
+                    const __m512 wv = _mm512_set1_ps(vals[u][j + s]);
+                    const float *xr = xg + pos * ldx;
+                    for (int v = 0; v < V; ++v) acc[u][v] = _mm512_fmadd_ps(wv, SK_XLOAD(xr, v), acc[u][v]);
+                }
+            }
+        }
+    }
+    if (g1 == G && gfull < G) {    /* the padded last group: skip the slots past the last column */
+        for (int u = 0; u < R; ++u) {
+            for (int64_t j = gfull * N; j < slots; ++j) {
+                const int64_t col = gfull * M + sk_nm_pos(meta[u], j, b);
+                if (col >= w->cols) continue;
+                const __m512 wv = _mm512_set1_ps(vals[u][j]);
+                const float *xr = x + col * ldx;
+                for (int v = 0; v < V; ++v) acc[u][v] = _mm512_fmadd_ps(wv, SK_XLOAD(xr, v), acc[u][v]);
+            }
+        }
+    }
+#undef SK_XLOAD
+    for (int u = 0; u < R; ++u) {
+        float *yrow = y + (r + u) * ldy;
+        for (int v = 0; v < V; ++v) {
+            if (MASKED && v == V - 1) _mm512_mask_storeu_ps(yrow + 16 * v, tail, acc[u][v]);
+            else _mm512_storeu_ps(yrow + 16 * v, acc[u][v]);
+        }
+    }
+}
+
+/* One column tile (V vectors) of rows [r0, r1): K blocks outside, row blocks inside. */
+SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t ldx,
+                          const float *bias, float *y, int64_t ldy, const int V, const int MASKED,
+                          __mmask16 tail, const int NN, const int BB) {
+    const int64_t G = sk_nm_groups(w);
+    /* >= 32 slots per row and K block, so reloading Y between blocks stays cheap */
+    int64_t kc = SK_NM_KC_ROWS / w->m;
+    if (kc * w->n < 32) kc = (32 + w->n - 1) / w->n;
+    if (G == 0) kc = 1;
+    for (int64_t g0 = 0; g0 < G || g0 == 0; g0 += kc) {
+        const int64_t g1 = g0 + kc < G ? g0 + kc : G;
+        const int first = g0 == 0;
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 4, V, MASKED, tail, NN, BB);
+        for (; r < r1; ++r) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 1, V, MASKED, tail, NN, BB);
+        if (G == 0) break;
+    }
+}
+
+/* the common patterns with N and M known at compile time */
+SK_INLINE void col_tile(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t ldx,
+                        const float *bias, float *y, int64_t ldy, const int V, const int MASKED,
+                        __mmask16 tail) {
+    const int nm = w->n * 100 + w->m;
+    if (nm == 204) col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 2, 2);
+    else if (nm == 104) col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 1, 2);
+    else if (nm == 108) col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 1, 3);
+    else col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 0, 0);
+}
+
+static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                      int64_t ldx, const float *bias, float *y, int64_t ldy) {
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 4, 0, 0);
+    if (j + 32 <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 2, 0, 0); j += 32; }
+    if (j + 16 <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 0, 0); j += 16; }
+    if (j < n) {
+        const __mmask16 tail = (__mmask16)((1u << (n - j)) - 1u);
+        col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 1, tail);
+    }
+}
+
+void sk_f32_spmm_nm_avx512(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                           int64_t ldx, const float *bias, float *y, int64_t ldy) {
+    if (n == 1 && ldx == 1) {
+        gemv_rows(w, r0, r1, x, bias, y, ldy);
+        return;
+    }
+    spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy);
+}

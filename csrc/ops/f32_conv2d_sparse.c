@@ -1,0 +1,223 @@
+/* Operator: direct sparse 2-D convolution (see sparsekern.h). Checks the arguments,
+ * decodes every stored weight into a tap (input plane offset, row and column shift),
+ * splits the output channels across threads and repairs non-finite propagation.
+ * Compiled with no ISA flags.
+ *
+ * Strided columns: for stride_w = s > 1 each image is first copied into s column-phase
+ * planes, phase r holding input columns r, r + s, r + 2s, ... ([c_in, h, ceil((w - r)/s)]
+ * each). Input column ox*s + d is then column ox + floor(d/s) of phase d mod s, so the
+ * kernels always read consecutive columns. Rows need nothing: a row is a pointer. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_internal.h"
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#define SK_MIN_PARALLEL_WORK (1 << 16)
+
+static sk_f32_conv2d_sparse_ukernel ukernel_for(int isa) {
+    switch (isa) {
+    case SK_ISA_SCALAR: return sk_f32_conv2d_sparse_scalar;
+#if defined(SK_HAVE_AVX2)
+    case SK_ISA_AVX2: return sk_f32_conv2d_sparse_avx2;
+#endif
+#if defined(SK_HAVE_AVX512)
+    case SK_ISA_AVX512: return sk_f32_conv2d_sparse_avx512;
+#endif
+    default: return NULL;
+    }
+}
+
+static int64_t floordiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+static int geom_ok(const sk_csr_f32 *w, const sk_conv2d_geom *g) {
+    if (g->batch < 0 || g->c_in < 0 || g->h < 0 || g->w < 0 || g->c_out < 0) return 0;
+    if (g->kh < 1 || g->kw < 1 || g->groups < 1) return 0;
+    if (g->stride_h < 1 || g->stride_w < 1 || g->dil_h < 1 || g->dil_w < 1) return 0;
+    if (g->pad_h < 0 || g->pad_w < 0 || g->h_out < 0 || g->w_out < 0) return 0;
+    if (g->c_in % g->groups || g->c_out % g->groups) return 0;
+    if (g->w > INT32_MAX || g->w_out > INT32_MAX || g->kw * g->dil_w + g->pad_w > INT32_MAX) return 0;
+    if (w->rows != g->c_out || w->cols != (g->c_in / g->groups) * g->kh * g->kw) return 0;
+    return 1;
+}
+
+static int has_nonfinite(const float *x, int64_t count) {
+    uint32_t any = 0;
+    const uint32_t *u = (const uint32_t *)x;
+    for (int64_t i = 0; i < count; ++i) any |= ((u[i] & 0x7f800000u) == 0x7f800000u);
+    return any != 0;
+}
+
+static int is_bad(const float *p) {
+    uint32_t bits;
+    memcpy(&bits, p, sizeof bits);
+    return (bits & 0x7f800000u) == 0x7f800000u;
+}
+
+/* Dense convolution computes 0 * inf = NaN for every zero weight whose input is
+ * non-finite; the sparse kernels skip those zeros. y becomes NaN where the receptive
+ * field holds more non-finite inputs than the stored weights cover. Rare path. */
+static void propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
+                                float *y) {
+    const union { uint32_t u; float f; } qnan = {0x7fc00000u};
+    const int64_t cg = g->c_in / g->groups, og = g->c_out / g->groups, plane = g->h * g->w;
+    for (int64_t b = 0; b < g->batch; ++b) {
+        const float *xb = x + b * g->c_in * plane;
+        if (!has_nonfinite(xb, g->c_in * plane)) continue;
+        for (int64_t co = 0; co < g->c_out; ++co) {
+            const float *xg = xb + (co / og) * cg * plane;
+            float *yc = y + (b * g->c_out + co) * g->h_out * g->w_out;
+            for (int64_t oy = 0; oy < g->h_out; ++oy)
+                for (int64_t ox = 0; ox < g->w_out; ++ox) {
+                    const int64_t y0 = oy * g->stride_h - g->pad_h, x0 = ox * g->stride_w - g->pad_w;
+                    int64_t total = 0, covered = 0;
+                    for (int64_t ci = 0; ci < cg; ++ci)
+                        for (int64_t ky = 0; ky < g->kh; ++ky) {
+                            const int64_t iy = y0 + ky * g->dil_h;
+                            if (iy < 0 || iy >= g->h) continue;
+                            for (int64_t kx = 0; kx < g->kw; ++kx) {
+                                const int64_t ix = x0 + kx * g->dil_w;
+                                if (ix >= 0 && ix < g->w) total += is_bad(xg + ci * plane + iy * g->w + ix);
+                            }
+                        }
+                    if (total == 0) continue;
+                    for (int64_t p = w->row_ptr[co]; p < w->row_ptr[co + 1]; ++p) {
+                        const int64_t c = sk_col_at(w->col_idx, w->idx_bits, p);
+                        const int64_t ci = c / (g->kh * g->kw), ky = (c / g->kw) % g->kh, kx = c % g->kw;
+                        const int64_t iy = y0 + ky * g->dil_h, ix = x0 + kx * g->dil_w;
+                        if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
+                            covered += is_bad(xg + ci * plane + iy * g->w + ix);
+                    }
+                    if (covered < total) yc[oy * g->w_out + ox] = qnan.f;
+                }
+        }
+    }
+}
+
+int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom *g,
+                             const float *x, const float *bias, float *y) {
+    if (!w || !g || w->rows < 0 || w->cols < 0 || w->nnz < 0) return SK_ERR_INVALID_ARG;
+    if (w->idx_bits != 16 && w->idx_bits != 32) return SK_ERR_INVALID_ARG;
+    if (!geom_ok(w, g)) return SK_ERR_INVALID_ARG;
+    const int64_t out_plane = g->h_out * g->w_out;
+    if (g->batch == 0 || g->c_out == 0 || out_plane == 0) return SK_OK;
+    if (!y || !w->row_ptr || (g->c_in * g->h * g->w > 0 && !x)) return SK_ERR_INVALID_ARG;
+    if (w->nnz > 0 && (!w->col_idx || !w->values)) return SK_ERR_INVALID_ARG;
+    if (!sk_isa_supported(isa)) return SK_ERR_UNSUPPORTED;
+    sk_f32_conv2d_sparse_ukernel uk = ukernel_for(isa);
+    if (!uk) return SK_ERR_UNSUPPORTED;
+
+    const int64_t s = g->stride_w, cg = g->c_in / g->groups, og = g->c_out / g->groups;
+    const int64_t khw = g->kh * g->kw, in_image = g->c_in * g->h * g->w;
+    /* phase planes (s > 1): phase r has width wp[r] and starts at phase_off[r] */
+    int64_t *wp = (int64_t *)malloc((size_t)s * sizeof(int64_t));
+    int64_t *phase_off = (int64_t *)malloc((size_t)s * sizeof(int64_t));
+    sk_conv_tap *taps = (sk_conv_tap *)malloc((size_t)(w->nnz > 0 ? w->nnz : 1) * sizeof(sk_conv_tap));
+    float *pbuf = NULL;
+    if (!wp || !phase_off || !taps) { free(wp); free(phase_off); free(taps); return SK_ERR_NOMEM; }
+    int64_t tot = 0;
+    for (int64_t r = 0; r < s; ++r) {
+        wp[r] = g->w > r ? (g->w - r + s - 1) / s : 0;
+        phase_off[r] = tot;
+        tot += g->c_in * g->h * wp[r];
+    }
+    if (s > 1 && tot > 0) {
+        pbuf = (float *)malloc((size_t)tot * sizeof(float));
+        if (!pbuf) { free(wp); free(phase_off); free(taps); return SK_ERR_NOMEM; }
+    }
+    /* the tap of every column of the group's weight matrix, then one copy per stored
+     * weight with its group's channel offset added (no divisions per weight) */
+    sk_conv_tap *col_tap = (sk_conv_tap *)malloc((size_t)(w->cols > 0 ? w->cols : 1) * sizeof(sk_conv_tap));
+    int64_t *chan_step = (int64_t *)malloc((size_t)s * sizeof(int64_t));
+    if (!col_tap || !chan_step) {
+        free(col_tap); free(chan_step); free(pbuf); free(wp); free(phase_off); free(taps);
+        return SK_ERR_NOMEM;
+    }
+    for (int64_t r = 0; r < s; ++r) chan_step[r] = s == 1 ? g->h * g->w : g->h * wp[r];
+    for (int64_t c = 0; c < w->cols; ++c) {
+        const int64_t ci = c / khw, ky = (c / g->kw) % g->kh, kx = c % g->kw;
+        const int64_t d = kx * g->dil_w - g->pad_w;
+        sk_conv_tap *t = &col_tap[c];
+        t->dy = ky * g->dil_h - g->pad_h;
+        if (s == 1) {
+            t->pad_ = 0;
+            t->off = ci * chan_step[0];
+            t->ld = t->width = (int32_t)g->w;
+            t->dx = (int32_t)d;
+        } else {
+            const int64_t q = floordiv(d, s), r = d - q * s;
+            t->pad_ = (int32_t)r;
+            t->off = phase_off[r] + ci * chan_step[r];
+            t->ld = t->width = (int32_t)wp[r];
+            t->dx = (int32_t)q;
+        }
+    }
+    for (int64_t co = 0; co < g->c_out; ++co) {
+        const int64_t base = (co / og) * cg;
+        for (int64_t p = w->row_ptr[co]; p < w->row_ptr[co + 1]; ++p) {
+            const sk_conv_tap *src = &col_tap[sk_col_at(w->col_idx, w->idx_bits, p)];
+            taps[p] = *src;
+            taps[p].off += base * chan_step[src->pad_];
+        }
+    }
+    free(col_tap);
+    free(chan_step);
+
+    int nt = sk_threads_current();
+    if ((double)(w->nnz + g->c_out) * (double)out_plane < SK_MIN_PARALLEL_WORK) nt = 1;
+    if (nt > g->c_out) nt = (int)g->c_out;
+    for (int64_t b = 0; b < g->batch; ++b) {
+        const float *xb = x + b * in_image;
+        if (pbuf) {
+            if (s == 2) {   /* the common case, one pass (the compiler vectorizes it) */
+                float *SK_RESTRICT d0 = pbuf + phase_off[0];
+                float *SK_RESTRICT d1 = pbuf + phase_off[1];
+                const int64_t w0 = wp[0], w1 = wp[1];
+                for (int64_t row = 0; row < g->c_in * g->h; ++row) {
+                    const float *SK_RESTRICT src = xb + row * g->w;
+                    float *SK_RESTRICT e = d0 + row * w0;
+                    float *SK_RESTRICT o = d1 + row * w1;
+                    for (int64_t j = 0; j < w1; ++j) { e[j] = src[2 * j]; o[j] = src[2 * j + 1]; }
+                    if (w0 > w1) e[w1] = src[2 * w1];
+                }
+            } else {
+                for (int64_t r = 0; r < s; ++r) {
+                    float *dst = pbuf + phase_off[r];
+                    for (int64_t row = 0; row < g->c_in * g->h; ++row) {
+                        const float *src = xb + row * g->w + r;
+                        float *d = dst + row * wp[r];
+                        for (int64_t j = 0; j < wp[r]; ++j) d[j] = src[j * s];
+                    }
+                }
+            }
+            xb = pbuf;
+        }
+        float *yb = y + b * g->c_out * out_plane;
+#if defined(_OPENMP)
+        if (nt > 1) {
+            #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+            for (int64_t c0 = 0; c0 < g->c_out; c0 += 4)
+                uk(w->values, w->row_ptr, taps, c0, c0 + 4 < g->c_out ? c0 + 4 : g->c_out, xb, g->h,
+                   g->stride_h, g->h_out, g->w_out, bias, yb);
+        } else
+#endif
+        {
+            uk(w->values, w->row_ptr, taps, 0, g->c_out, xb, g->h, g->stride_h, g->h_out, g->w_out,
+               bias, yb);
+        }
+    }
+    free(pbuf);
+    free(taps);
+    free(wp);
+    free(phase_off);
+    if (in_image > 0 && has_nonfinite(x, g->batch * in_image)) propagate_nonfinite(w, g, x, y);
+    return SK_OK;
+}
+
+int sk_f32_conv2d_sparse(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
+                         const float *bias, float *y) {
+    return sk_f32_conv2d_sparse_isa(sk_isa_current(), w, g, x, bias, y);
+}

@@ -1,0 +1,281 @@
+"""Sparse conv2d (issue 5): packing 4-D weights, conv2d on every backend (each C ISA
+variant and numba) against reference.conv2d (and torch where installed): 1x1 (the SpMM
+path), KxK direct sparse convolution, depthwise and other dense weights, N:M weights,
+strides, padding (int, pair, 'same', 'valid', larger than the kernel), dilation, groups,
+odd and 1x1 images, C_in = 1, batches, non-finite propagation, and clear errors."""
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+import reference
+import sparsekern as sk
+from _cases import make_x
+from reference import assert_conv2d
+
+
+def _weights(rng, shape, density=0.3):
+    W = rng.standard_normal(shape).astype(np.float32)
+    W[W == 0] = 1.0
+    return np.where(rng.random(shape) < density, W, np.float32(0))
+
+
+# (batch, c_in, c_out, h, w, kh, kw, stride, padding, dilation, groups)
+GEOMS = [
+    # 1x1: SpMM over the CHW plane (stride 1) and subsampled (stride 2)
+    ("1x1", 2, 8, 12, 9, 11, 1, 1, 1, 0, 1, 1),
+    ("1x1-wide", 1, 5, 7, 3, 70, 1, 1, 1, 0, 1, 1),
+    ("1x1-s2-odd", 1, 6, 9, 9, 13, 1, 1, 2, 0, 1, 1),
+    ("1x1-pad", 1, 4, 3, 5, 6, 1, 1, 1, 2, 1, 1),
+    ("1x1-img1", 3, 4, 5, 1, 1, 1, 1, 1, 0, 1, 1),
+    ("1x1-cin1", 1, 1, 6, 7, 9, 1, 1, 1, 0, 1, 1),
+    ("1x1-g2", 1, 6, 4, 5, 5, 1, 1, 1, 0, 1, 2),
+    # KxK direct
+    ("3x3-p1", 2, 5, 7, 9, 11, 3, 3, 1, 1, 1, 1),
+    ("3x3-p1-w70", 1, 3, 4, 4, 70, 3, 3, 1, 1, 1, 1),
+    ("3x3-p1-w33", 1, 3, 4, 5, 33, 3, 3, 1, 1, 1, 1),
+    ("3x3-p1-w130", 1, 2, 3, 3, 130, 3, 3, 1, 1, 1, 1),
+    ("3x3-s2-p1", 1, 4, 6, 13, 70, 3, 3, 2, 1, 1, 1),
+    ("3x3-s2-even", 1, 4, 6, 12, 16, 3, 3, 2, 1, 1, 1),
+    ("3x3-s3", 1, 3, 4, 11, 19, 3, 3, 3, 0, 1, 1),
+    ("5x5-s2-d2-g2", 1, 8, 8, 12, 33, 5, 5, 2, 3, 2, 2),
+    ("3x3-pad-gt-k", 1, 3, 4, 4, 5, 3, 3, 1, 4, 1, 1),
+    ("3x3-img1-pad2", 2, 3, 4, 1, 1, 3, 3, 1, 2, 1, 1),
+    ("3x3-cin1", 2, 1, 5, 7, 6, 3, 3, 1, 1, 1, 1),
+    ("3x3-valid", 1, 4, 5, 8, 9, 3, 3, 1, "valid", 1, 1),
+    ("same-even-k", 1, 3, 4, 7, 9, 2, 4, 1, "same", 1, 1),
+    ("same-dil", 1, 3, 4, 9, 10, 3, 3, 1, "same", 2, 1),
+    ("rect-pairs", 2, 2, 3, 6, 17, 2, 3, (1, 3), (4, 2), (2, 1), 1),
+    ("7x7-s2-p3", 1, 3, 4, 15, 15, 7, 7, 2, 3, 1, 1),
+]
+
+
+@pytest.mark.parametrize("geom", GEOMS, ids=[g[0] for g in GEOMS])
+@pytest.mark.parametrize("bias", [False, True], ids=["nobias", "bias"])
+def test_conv2d_sparse(backend, rng, geom, bias):
+    _, bsz, ci, co, h, w, kh, kw, s, p, d, g = geom
+    W4 = _weights(rng, (co, ci // g, kh, kw), 0.4)
+    Wc = sk.pack(W4, "unstructured")
+    x = make_x(rng, bsz, ci, h, w)
+    b = make_x(rng, co) if bias else None
+    y = sk.conv2d(x, Wc, b, stride=s, padding=p, dilation=d, groups=g)
+    assert_conv2d(y, x, W4, b, s, p, d, g)
+
+
+@pytest.mark.parametrize("geom", GEOMS[:3] + GEOMS[7:9] + GEOMS[14:15],
+                         ids=[g[0] for g in GEOMS[:3] + GEOMS[7:9] + GEOMS[14:15]])
+def test_conv2d_dense_weights(backend, rng, geom):
+    """A plain numpy weight runs the direct kernel with every weight stored."""
+    _, bsz, ci, co, h, w, kh, kw, s, p, d, g = geom
+    W4 = _weights(rng, (co, ci // g, kh, kw), 0.7)
+    x = make_x(rng, bsz, ci, h, w)
+    b = make_x(rng, co)
+    assert_conv2d(sk.conv2d(x, W4, b, stride=s, padding=p, dilation=d, groups=g),
+                  x, W4, b, s, p, d, g)
+
+
+@pytest.mark.parametrize("k", [3, 5])
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("hw", [(1, 1), (7, 9), (14, 37)])
+def test_depthwise(backend, rng, k, stride, hw):
+    c = 6
+    W = make_x(rng, c, 1, k, k)
+    x = make_x(rng, 2, c, *hw)
+    b = make_x(rng, c)
+    y = sk.conv2d(x, W, b, stride=stride, padding=k // 2, groups=c)
+    assert_conv2d(y, x, W, b, stride, k // 2, 1, c)
+
+
+def test_depthwise_multiplier(backend, rng):
+    W = make_x(rng, 8, 1, 3, 3)    # 2 output channels per input channel
+    x = make_x(rng, 1, 4, 6, 7)
+    assert_conv2d(sk.conv2d(x, W, stride=2, padding=1, groups=4), x, W, None, 2, 1, 1, 4)
+
+
+@pytest.mark.parametrize("ksize,stride", [(1, 1), (1, 2), (3, 1), (3, 2)])
+def test_conv2d_nm(backend, rng, ksize, stride):
+    if not hasattr(sk, "NMMatrix"):
+        pytest.skip("N:M format not available")
+    W4 = make_x(rng, 8, 16, ksize, ksize)
+    Wc = sk.pack(W4, "2:4")
+    assert Wc.inner_format == "2:4" and Wc.shape == W4.shape
+    Wd = Wc.to_dense()
+    groups = (Wd.reshape(8, -1).reshape(8, -1, 4) != 0).sum(axis=2)
+    assert (groups <= 2).all()
+    x = make_x(rng, 2, 16, 9, 10)
+    y = sk.conv2d(x, Wc, stride=stride, padding=ksize // 2)
+    assert_conv2d(y, x, Wd, None, stride, ksize // 2)
+
+
+def test_unbatched_input(backend, rng):
+    W4 = _weights(rng, (4, 3, 3, 3))
+    x = make_x(rng, 3, 8, 9)
+    y = sk.conv2d(x, sk.pack(W4, "unstructured"), padding=1)
+    assert y.shape == (4, 8, 9)
+    assert_conv2d(y, x, W4, None, 1, 1)
+
+
+# -- non-finite inputs ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("geom", [GEOMS[0], GEOMS[2], GEOMS[7], GEOMS[11], GEOMS[14]],
+                         ids=[GEOMS[i][0] for i in (0, 2, 7, 11, 14)])
+def test_nonfinite_propagation(backend, rng, geom):
+    _, bsz, ci, co, h, w, kh, kw, s, p, d, g = geom
+    W4 = _weights(rng, (co, ci // g, kh, kw), 0.3)
+    x = make_x(rng, bsz, ci, h, w)
+    x[0, 0, 0, 0] = np.nan                      # a corner (next to the padding)
+    x[-1, -1, h // 2, w // 2] = np.inf
+    if h > 2 and w > 2:
+        x[0, ci // 2, h - 1, 1] = -np.inf
+    b = make_x(rng, co)
+    y = sk.conv2d(x, sk.pack(W4, "unstructured"), b, stride=s, padding=p, dilation=d, groups=g)
+    assert_conv2d(y, x, W4, b, s, p, d, g)
+    assert np.isnan(y).any()
+
+
+def test_nonfinite_depthwise(backend, rng):
+    W = make_x(rng, 3, 1, 3, 3)
+    W[1, 0, 1, 1] = 0.0                          # a zero weight still multiplies (dense)
+    x = make_x(rng, 1, 3, 6, 6)
+    x[0, 1, 2, 3] = np.inf
+    x[0, 2, 0, 5] = np.nan
+    y = sk.conv2d(x, W, stride=1, padding=1, groups=3)
+    assert_conv2d(y, x, W, None, 1, 1, 1, 3)
+
+
+# -- torch, where installed -------------------------------------------------------------------
+
+@pytest.mark.parametrize("geom", [GEOMS[i] for i in (0, 2, 7, 11, 14, 19, 21)],
+                         ids=[GEOMS[i][0] for i in (0, 2, 7, 11, 14, 19, 21)])
+def test_against_torch(rng, geom):
+    pytest.importorskip("torch")
+    _, bsz, ci, co, h, w, kh, kw, s, p, d, g = geom
+    W4 = _weights(rng, (co, ci // g, kh, kw), 0.4)
+    x = make_x(rng, bsz, ci, h, w)
+    b = make_x(rng, co)
+    y = sk.conv2d(x, sk.pack(W4, "unstructured"), b, stride=s, padding=p, dilation=d, groups=g)
+    t = reference.torch_conv2d(x, W4, b, s, p, d, g)
+    assert y.shape == t.shape
+    np.testing.assert_allclose(y, t, rtol=1e-4, atol=1e-4)
+
+
+# -- packing ----------------------------------------------------------------------------------
+
+def test_pack_4d_roundtrip_and_pruning(rng):
+    W4 = make_x(rng, 16, 8, 3, 3)
+    Wc = sk.pack(W4, "unstructured", sparsity=0.9)
+    assert isinstance(Wc, sk.ConvWeight) and Wc.shape == (16, 8, 3, 3) and Wc.ndim == 4
+    assert Wc.kernel_size == (3, 3) and Wc.format == "conv2d" and Wc.inner_format == "unstructured"
+    assert Wc.nnz == W4.size - round(0.9 * W4.size)
+    D = Wc.to_dense()
+    assert D.shape == W4.shape and D.dtype == np.float32
+    kept = D != 0
+    np.testing.assert_array_equal(D[kept], W4[kept])
+    # magnitude pruning over the whole tensor: every kept |w| >= every pruned |w|
+    assert np.abs(W4[kept]).min() >= np.abs(W4[~kept]).max()
+    assert Wc.matrix.shape == (16, 72)
+    assert "ConvWeight 16x8x3x3" in repr(Wc)
+    assert sk.pack(W4, "unstructured").to_dense().tolist() == W4.tolist()
+
+
+def test_pack_never_modifies_w(rng):
+    W4 = make_x(rng, 4, 3, 3, 3)
+    before = W4.copy()
+    sk.pack(W4, "unstructured", sparsity=0.5)
+    np.testing.assert_array_equal(W4, before)
+
+
+def test_conv2d_never_modifies_inputs(backend, rng):
+    W4 = make_x(rng, 4, 3, 3, 3)
+    x = make_x(rng, 1, 3, 5, 6)
+    b = make_x(rng, 4)
+    copies = [a.copy() for a in (W4, x, b)]
+    sk.conv2d(x, sk.pack(W4, "unstructured", sparsity=0.5), b, stride=2, padding=1)
+    sk.conv2d(x, W4, b, padding=1)
+    for a, c in zip((W4, x, b), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("fmt", ["unstructured", "2:4"])
+def test_save_load_pickle(rng, tmp_path, fmt):
+    W4 = make_x(rng, 6, 8, 3, 3)
+    Wc = sk.pack(W4, fmt)
+    path = tmp_path / "w.npz"
+    sk.save(path, Wc)
+    for back in (sk.load(path), pickle.loads(pickle.dumps(Wc))):
+        assert isinstance(back, sk.ConvWeight) and back == Wc
+        np.testing.assert_array_equal(back.to_dense(), Wc.to_dense())
+
+
+def test_load_rejects_bad_conv_file(rng):
+    Wc = sk.pack(make_x(rng, 6, 8, 3, 3), "unstructured")
+    buf = io.BytesIO()
+    sk.save(buf, Wc)
+    buf.seek(0)
+    with np.load(buf) as z:
+        data = {k: z[k] for k in z.files}
+    for key, value in (("shape", np.array([6, 8, 2, 3], np.int64)),   # too few columns
+                       ("shape", np.array([6, 8, 3], np.int64)),
+                       ("inner_format", np.array("conv2d")),
+                       ("inner_format", np.array(3))):
+        bad = io.BytesIO()
+        np.savez(bad, **{**data, key: value})
+        bad.seek(0)
+        with pytest.raises(ValueError):
+            sk.load(bad)
+
+
+def test_pack_rejects_nonfinite_conv_weights(rng):
+    W4 = make_x(rng, 2, 2, 3, 3)
+    W4[0, 0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="finite"):
+        sk.pack(W4, "unstructured")
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+def _err_args(rng):
+    return make_x(rng, 1, 4, 8, 8), sk.pack(make_x(rng, 6, 4, 3, 3), "unstructured")
+
+
+@pytest.mark.parametrize("kwargs,exc,msg", [
+    (dict(stride=0), ValueError, "stride must be >= 1"),
+    (dict(stride=(1, 2, 3)), ValueError, "stride must be an int or a pair"),
+    (dict(stride=1.5), TypeError, "stride must be an int"),
+    (dict(padding=-1), ValueError, "padding must be >= 0"),
+    (dict(padding="full"), ValueError, "padding must be an int, a pair, 'same' or 'valid'"),
+    (dict(padding="same", stride=2), ValueError, "padding='same' is not supported for strided"),
+    (dict(dilation=0), ValueError, "dilation must be >= 1"),
+    (dict(groups=0), ValueError, "groups must be a positive integer"),
+    (dict(groups=3), ValueError, "expects 12 input channels"),
+    (dict(dilation=5), ValueError, "larger than the padded input"),
+    (dict(bias=np.ones(5, np.float32)), ValueError, r"bias must have shape \(6,\)"),
+])
+def test_bad_arguments(rng, kwargs, exc, msg):
+    x, Wc = _err_args(rng)
+    with pytest.raises(exc, match=msg):
+        sk.conv2d(x, Wc, **kwargs)
+
+
+def test_bad_shapes(rng):
+    x, Wc = _err_args(rng)
+    with pytest.raises(ValueError, match="input has 5"):
+        sk.conv2d(make_x(rng, 1, 5, 8, 8), Wc)
+    with pytest.raises(ValueError, match=r"input must be \(B, C_in, H, W\)"):
+        sk.conv2d(make_x(rng, 4, 8), Wc)
+    with pytest.raises(ValueError, match="weight must be 4-D"):
+        sk.conv2d(x, make_x(rng, 6, 4, 3))
+    with pytest.raises(TypeError, match="packed from a 4-D conv weight"):
+        sk.conv2d(x, sk.pack(make_x(rng, 6, 36), "unstructured"))
+    with pytest.raises(ValueError, match="not divisible by groups"):
+        sk.conv2d(make_x(rng, 1, 4, 8, 8), make_x(rng, 5, 2, 3, 3), groups=2)
+    with pytest.raises(ValueError, match="finite"):
+        sk.conv2d(x, np.full((6, 4, 3, 3), np.nan, np.float32))
+    with pytest.raises(TypeError, match="no matrix product"):
+        Wp_conv = Wc
+        Wp_conv @ make_x(rng, 36, 2)
+    with pytest.raises(ValueError, match="4-D"):
+        sk.ConvWeight.from_dense(make_x(rng, 3, 3))
