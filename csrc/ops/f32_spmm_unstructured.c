@@ -57,13 +57,21 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
     }
     for (int64_t c0 = 0; c0 < n; c0 += SK_NC) {
         const int64_t cn = n - c0 < SK_NC ? n - c0 : SK_NC;
+        const int64_t ldb = (cn + 15) / 16 * 16;   /* rows start on cache lines */
         #pragma omp for schedule(static)
         for (int64_t k = 0; k < w->cols; ++k)
-            memcpy(buf + k * cn, x + k * ldx + c0, (size_t)cn * sizeof(float));
-        if (r0 < r1) uk(w, r0, r1, buf, cn, cn, bias, y + c0, ldy);
+            memcpy(buf + k * ldb, x + k * ldx + c0, (size_t)cn * sizeof(float));
+        if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
         #pragma omp barrier
     }
 }
+
+static void *sk_aligned_alloc(size_t bytes) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+static void sk_aligned_free(void *p) { free(p); }
 
 static int has_nonfinite(const float *x, int64_t rows, int64_t n, int64_t ldx) {
     uint32_t any = 0;
@@ -118,9 +126,14 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     const double work = (double)(w->nnz + rows) * (double)n;
     if (work < SK_MIN_PARALLEL_WORK) nt = 1;
     if (nt > rows) nt = (int)rows;
+    /* Copy X block by block when it is wider than a block, or when its rows are not
+     * 64-byte aligned (numpy's large arrays start 16 bytes into a page): every
+     * 64-byte load of an unaligned row touches two cache lines, which costs more than
+     * the copy. Batch 1 and narrow X (fewer than 16 columns) are used in place. */
     float *buf = NULL;
-    if (n > SK_NC && w->cols > 0 && w->cols <= SK_MAX_PACK_COLS) {
-        buf = (float *)malloc((size_t)w->cols * SK_NC * sizeof(float));
+    const int aligned = ((uintptr_t)x % 64 == 0) && (ldx % 16 == 0);
+    if ((n > SK_NC || (n >= 16 && !aligned)) && w->cols > 0 && w->cols <= SK_MAX_PACK_COLS) {
+        buf = (float *)sk_aligned_alloc((size_t)w->cols * SK_NC * sizeof(float));
         if (!buf) return SK_ERR_NOMEM;
     }
 #if defined(_OPENMP)
@@ -132,7 +145,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     {
         run_thread(uk, w, 0, 1, x, n, ldx, bias, y, ldy, buf);
     }
-    free(buf);
+    sk_aligned_free(buf);
     if (w->cols > 0 && has_nonfinite(x, w->cols, n, ldx))
         return propagate_nonfinite(w, x, n, ldx, y, ldy);
     return SK_OK;
