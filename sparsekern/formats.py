@@ -28,9 +28,23 @@ _FILE_VERSION = 1
 _MAX_COLS = 2**31 - 1
 
 
+def _aligned(a: np.ndarray, align: int = 64) -> np.ndarray:
+    """``a`` itself if it starts on a cache line, else a copy that does: the kernels'
+    vector loads then never straddle two lines."""
+    if a.ctypes.data % align == 0:
+        return a
+    buf = np.empty(a.nbytes + align, np.uint8)
+    off = -buf.ctypes.data % align
+    out = buf[off:off + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
-    # A view of a read-only array: unlike the array itself, it cannot be made writeable
-    # again with setflags(write=True). The C kernels trust these arrays.
+    # A view of a read-only, cache-line-aligned array: unlike the array itself, the
+    # view cannot be made writeable again with setflags(write=True). The C kernels
+    # trust these arrays.
+    a = _aligned(a)
     a.setflags(write=False)
     return a.view()
 
