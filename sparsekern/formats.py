@@ -37,6 +37,7 @@ def _aligned(a: np.ndarray, align: int = 64) -> np.ndarray:
     off = -buf.ctypes.data % align
     out = buf[off:off + a.nbytes].view(a.dtype).reshape(a.shape)
     out[...] = a
+    buf.setflags(write=False)   # so that no view of it can be made writeable again
     return out
 
 
