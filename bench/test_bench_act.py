@@ -3,7 +3,7 @@
 shared zeros), plus a DeltaLinear stream step. Same matrices, inputs and cold rotation as
 the act rows of ``sparsekern bench`` (sparsekern/_bench_act.py).
 
-    pytest bench/test_bench_act.py --benchmark-only --benchmark-group-by=group,param:sparsity
+    pytest bench/test_bench_act.py --benchmark-only --benchmark-columns=median,rounds
 
 Weights are cold (rotation > 2 x LLC) unless ``--sk-warm``; every call takes the next
 input of a pool of 97 with zeros at their own random positions.
@@ -53,7 +53,7 @@ def test_act_linear(benchmark, act_sets, threads, impl, sparsity, shape):
     sets = act_sets(m, k)
     case = ba.ActCase("exact", m, k, sparsity)
     pool = ba.input_pool(k, 1, sparsity, np.random.default_rng([42, m, k]))
-    benchmark.group = f"act {m}x{k}"
+    benchmark.group = f"act {m}x{k} {sparsity:.0%} zeros"
     benchmark.extra_info.update(impl=impl, shape=f"{m}x{k}", sparsity=sparsity, cold=sets.cold,
                                 operands=sets.count, threads=threads,
                                 bytes_read=4 * m * k * (1 - sparsity) if impl != "numpy"

@@ -137,7 +137,8 @@ def run_case(case: ActCase, sets: ActSet, st: skb.Settings, bw: float, seed: int
         active = np.mean([np.count_nonzero(np.abs(x) > kw["threshold"]) for x in pool])
     else:
         active = kw["topk"]
-    return _row(case, t_sk.median, t_np.median, t_g.median, active, bw, len(acts), None)
+    return _row(case, t_sk.median, t_np.median, t_g.median, active, bw, len(acts), None,
+                (t_sk, t_np, t_g))
 
 
 def _run_delta(case: ActCase, sets: ActSet, kw_t: dict, bw: float, rng) -> dict:
@@ -182,10 +183,10 @@ def _run_delta(case: ActCase, sets: ActSet, kw_t: dict, bw: float, rng) -> dict:
     nds = [NumpyDelta(Wa) for Wa in sets.ops("act", sets.cold)]
     t_g, _ = skb.measure(nds, x0, fn=stream(nds, lambda d, x: d(x)), **kw_t)
     return _row(case, t_sk.median, t_np.median, t_g.median, (1 - skipped) * k, bw, len(deltas),
-                skipped)
+                skipped, (t_sk, t_np, t_g))
 
 
-def _row(case, t_sk, t_np, t_g, active, bw, operands, skipped) -> dict:
+def _row(case, t_sk, t_np, t_g, active, bw, operands, skipped, timings=()) -> dict:
     nbytes = 4.0 * case.m * active
     row = dict(case=f"act-{case.name}", shape=f"{case.m}x{case.k}", m=case.m, k=case.k,
                n=case.n, sparsity=case.sparsity, active_channels=float(active),
@@ -196,7 +197,7 @@ def _row(case, t_sk, t_np, t_g, active, bw, operands, skipped) -> dict:
                operands=operands, skipped=skipped)
     notes = []
     bar = BARS.get((case.name, case.sparsity))
-    if bar is not None and case.name in ("exact", "batch8", "delta"):
+    if bar is not None and operands > 1:          # the bars are for cold weights
         ok = row["speedup_vs_numpy"] >= bar[0] and (bar[1] is None
                                                     or row["speedup_vs_gather"] >= bar[1])
         want = f">= {bar[0]:g}x np" + (f", >= {bar[1]:g}x gather" if bar[1] else "")
@@ -204,6 +205,10 @@ def _row(case, t_sk, t_np, t_g, active, bw, operands, skipped) -> dict:
         row["bar_met"] = ok
     if skipped is not None:
         notes.append(f"skipped {skipped:.1%} of inputs")
+    for name, t in zip(("sparsekern", "numpy", "gather"), timings):
+        lo, hi = min(t.samples), max(t.samples)
+        if hi - lo > skb.NOISY * t.median:
+            notes.append(f"noisy {name}: {skb.fmt_time(lo)}..{skb.fmt_time(hi)}")
     row["notes"] = notes
     return row
 

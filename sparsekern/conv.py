@@ -9,14 +9,20 @@
 Packing: a conv weight is the 2-D matrix ``W4.reshape(C_out, -1)`` (column
 ``(ci*kh + ky)*kw + kx``, torch's order) packed in the requested format, plus the
 4-D shape. Magnitude pruning (``sparsity=``) therefore runs over the whole tensor.
+N:M formats group along C_in: their matrix is ``W4.transpose(0, 2, 3, 1).reshape(C_out,
+-1)`` (column ``(ky*kw + kx)*C_in/groups + ci``), so every group of M holds M input
+channels of one kernel position (for 1x1 kernels the two orders coincide).
 ``to_dense()`` gives back the 4-D array; save/load/pickle work as for every format
 (format name ``"conv2d"``; the inner format is stored with it). Conv weights must
 be finite (padding is implicit and contributes exactly nothing).
 
 Execution:
 
-* 1x1, groups=1, no padding: SpMM ``W[C_out, C_in] @ X[C_in, H*W]`` per image, with
-  the format's own matmul kernel (stride > 1: the plane is subsampled first, a copy).
+* 1x1, groups=1, no padding: SpMM ``W[C_out, C_in] @ X[C_in, H*W]`` per image (stride
+  > 1: the plane is subsampled first, a copy). Unstructured weights on the C backend go
+  through ``sk_f32_conv2d_sparse``, which calls ``sk_f32_spmm_unstructured`` with
+  ``ldx = H*W`` on L2-sized column chunks of the plane; N:M weights and the numba
+  backend call the format's own matmul kernel per image.
 * everything else: direct sparse convolution (``sk_f32_conv2d_sparse``): each stored
   weight accumulates a shifted input row into the output row, vectorized along the
   output width; borders are clipped, padding never materialized, no im2col buffer.
@@ -56,6 +62,9 @@ class ConvWeight(PackedMatrix):
         if matrix.shape != (shape[0], shape[1] * shape[2] * shape[3]):
             raise ValueError(f"a conv weight of shape {shape} needs a packed matrix of shape "
                              f"{(shape[0], shape[1] * shape[2] * shape[3])} (got {matrix.shape})")
+        if not _conv_format_ok(type(matrix)):
+            raise NotImplementedError(f"conv2d weights in format {matrix.format!r} are not "
+                                      f"supported; use 'unstructured' or an N:M pattern")
         self._shape = shape
         self._matrix = matrix
         self._csr = None
@@ -93,8 +102,11 @@ class ConvWeight(PackedMatrix):
         inner_cls = _format_class(fmt) if isinstance(fmt, str) else None
         if inner_cls is None or inner_cls is ConvWeight:
             raise ValueError(f"unknown format {format!r} for a conv weight")
-        inner = inner_cls._pack(np.ascontiguousarray(arr.reshape(arr.shape[0], -1)), fmt,
-                                **options)
+        if not _conv_format_ok(inner_cls):
+            raise NotImplementedError(
+                f"conv2d weights in format {fmt!r} are not supported; use 'unstructured' or "
+                f"an N:M pattern such as '2:4'")
+        inner = inner_cls._pack(_to_matrix(arr, _cin_last(inner_cls)), fmt, **options)
         return cls(arr.shape, inner)
 
     @classmethod
@@ -136,13 +148,18 @@ class ConvWeight(PackedMatrix):
         return self._matrix.nbytes
 
     def to_dense(self) -> np.ndarray:
-        return self._matrix.to_dense().reshape(self._shape)
+        D = self._matrix.to_dense()
+        co, cg, kh, kw = self._shape
+        if _cin_last(type(self._matrix)):
+            return np.ascontiguousarray(D.reshape(co, kh, kw, cg).transpose(0, 3, 1, 2))
+        return D.reshape(self._shape)
 
     def csr(self) -> UnstructuredMatrix:
         """The weights as an unstructured matrix (what the direct convolution runs on)."""
         if self._csr is None:
             self._csr = (self._matrix if isinstance(self._matrix, UnstructuredMatrix)
-                         else UnstructuredMatrix.from_dense(self._matrix.to_dense()))
+                         else UnstructuredMatrix.from_dense(
+                             self.to_dense().reshape(self._shape[0], -1)))
         return self._csr
 
     def __repr__(self) -> str:
@@ -164,6 +181,30 @@ class ConvWeight(PackedMatrix):
 register_format(ConvWeight)
 
 
+def _cin_last(cls) -> bool:
+    """N:M groups run along C_in: such matrices store columns in (ky, kx, ci) order
+    (``W4.transpose(0, 2, 3, 1)``); unstructured ones in torch's (ci, ky, kx) order.
+    For 1x1 kernels both orders are the same."""
+    return not issubclass(cls, UnstructuredMatrix)
+
+
+def _to_matrix(W4: np.ndarray, cin_last: bool) -> np.ndarray:
+    if cin_last:
+        W4 = W4.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(W4.reshape(W4.shape[0], -1))
+
+
+def _conv_format_ok(cls) -> bool:
+    """The 2-D formats a conv weight can hold: unstructured and N:M."""
+    if issubclass(cls, UnstructuredMatrix):
+        return True
+    try:
+        from .nm import NMMatrix
+    except ImportError:  # pragma: no cover - N:M is part of the package
+        return False
+    return issubclass(cls, NMMatrix)
+
+
 def _check_shape4(shape) -> tuple[int, int, int, int]:
     try:
         dims = tuple(int(d) for d in shape)
@@ -173,6 +214,16 @@ def _check_shape4(shape) -> tuple[int, int, int, int]:
         raise ValueError(f"a conv weight shape must be (C_out, C_in/groups, kh, kw) with "
                          f"kh, kw >= 1 (got {shape!r})")
     return dims
+
+
+def _empty_aligned(shape, align: int = 64) -> np.ndarray:
+    """np.empty(shape, float32) starting on a cache-line boundary: the kernels store whole
+    64-byte vectors per output row, and a split line costs two (numpy's own allocations
+    of large arrays are only 16-byte aligned). The next layer's loads gain as well."""
+    n = int(np.prod(shape, dtype=np.int64))
+    buf = np.empty(n + align // 4, F32)
+    off = (-buf.ctypes.data % align) // 4
+    return buf[off:off + n].reshape(shape)
 
 
 def _dense_csr(W: np.ndarray) -> UnstructuredMatrix:
@@ -283,17 +334,22 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         b = as_f32(bias, "bias")
         if b.shape != (c_out,):
             raise ValueError(f"conv2d: bias must have shape ({c_out},) (got {b.shape})")
-    out = np.empty((bsz, c_out, ho, wo), F32)
+    out = _empty_aligned((bsz, c_out, ho, wo))
     be = _dispatch.current or _dispatch.backend()
     if out.size == 0:
         pass
     elif (Wc is not None and kh == kw == 1 and groups == 1 and pt == pb == pl == pr == 0
           and c_in > 0):
         M = Wc.matrix
-        kern = getattr(be, M._kernel)
         xs = x if st == (1, 1) else np.ascontiguousarray(x[:, :, ::st[0], ::st[1]])
-        for i in range(bsz):
-            kern(M, xs[i].reshape(c_in, ho * wo), b, out[i].reshape(c_out, ho * wo))
+        if be.name == "c" and isinstance(M, UnstructuredMatrix):
+            # the C operator runs the unstructured SpMM over the plane in L2-sized chunks
+            geom = (bsz, c_in, ho, wo, c_out, 1, 1, 1, 1, 1, 0, 0, 1, 1, ho, wo)
+            be.conv2d_sparse(M, xs, geom, b, out)
+        else:
+            kern = getattr(be, M._kernel)
+            for i in range(bsz):
+                kern(M, xs[i].reshape(c_in, ho * wo), b, out[i].reshape(c_out, ho * wo))
     else:
         csr = Wc.csr() if Wc is not None else _dense_csr(Wd)
         geom = (bsz, c_in, h, w, c_out, kh, kw, groups, st[0], st[1], pt, pl, dl[0], dl[1], ho, wo)

@@ -39,9 +39,10 @@ def test_exact(backend, rng, m, k, lead):
 
 @pytest.mark.parametrize("zero", [0.0, 0.5, 0.97, 1.0])
 def test_exact_sparsities_tiles(backend, rng, zero):
-    """Columns around the vector widths and the 8192-column tile (M = 9000), 1 and 8 rows
-    (8 rows: column tiles of 512), groups of 4 active channels plus leftovers."""
-    for m, k, rows in [(9000, 23, 1), (700, 61, 8), (45, 203, 1), (45, 203, 19)]:
+    """Columns around the vector widths and the batch-1 column tiles (M > 16384: tiles of
+    8192), 1 and 8 rows (8 rows: column tiles of 512), groups of 4 active channels plus
+    leftovers."""
+    for m, k, rows in [(17000, 23, 1), (700, 61, 8), (45, 203, 1), (45, 203, 19)]:
         W = make_weights(rng, m, k, pattern="dense")
         x = relu_x(rng, rows, k, zero=zero)
         b = make_x(rng, m)

@@ -103,8 +103,11 @@ def test_conv2d_nm(backend, rng, ksize, stride):
     Wc = sk.pack(W4, "2:4")
     assert Wc.inner_format == "2:4" and Wc.shape == W4.shape
     Wd = Wc.to_dense()
-    groups = (Wd.reshape(8, -1).reshape(8, -1, 4) != 0).sum(axis=2)
-    assert (groups <= 2).all()
+    # groups of 4 consecutive input channels at each kernel position keep at most 2
+    groups = (Wd.transpose(0, 2, 3, 1).reshape(8, -1, 4) != 0).sum(axis=2)
+    assert (groups <= 2).all() and (groups == 2).mean() > 0.9
+    kept = Wd != 0
+    np.testing.assert_array_equal(Wd[kept], W4[kept])
     x = make_x(rng, 2, 16, 9, 10)
     y = sk.conv2d(x, Wc, stride=stride, padding=ksize // 2)
     assert_conv2d(y, x, Wd, None, stride, ksize // 2)
@@ -197,6 +200,7 @@ def test_conv2d_never_modifies_inputs(backend, rng):
     sk.conv2d(x, W4, b, padding=1)
     for a, c in zip((W4, x, b), copies):
         np.testing.assert_array_equal(a, c)
+        assert a.flags.writeable
 
 
 @pytest.mark.parametrize("fmt", ["unstructured", "2:4"])
@@ -226,6 +230,13 @@ def test_load_rejects_bad_conv_file(rng):
         bad.seek(0)
         with pytest.raises(ValueError):
             sk.load(bad)
+
+
+def test_pack_unsupported_conv_format(rng):
+    with pytest.raises(NotImplementedError, match="'act' are not supported"):
+        sk.pack(make_x(rng, 4, 3, 3, 3), "act")
+    with pytest.raises(ValueError, match="unknown format"):
+        sk.pack(make_x(rng, 4, 3, 3, 3), "csr")
 
 
 def test_pack_rejects_nonfinite_conv_weights(rng):
@@ -279,3 +290,63 @@ def test_bad_shapes(rng):
         Wp_conv @ make_x(rng, 36, 2)
     with pytest.raises(ValueError, match="4-D"):
         sk.ConvWeight.from_dense(make_x(rng, 3, 3))
+
+
+# -- the reference itself, on hand-computed values --------------------------------------------
+
+def test_reference_conv2d_hand_values():
+    x = np.arange(1, 10, dtype=np.float32).reshape(1, 1, 3, 3)
+    W = np.ones((1, 1, 2, 2), np.float32)
+    np.testing.assert_array_equal(reference.conv2d(x, W)[0, 0], [[12, 16], [24, 28]])
+    # 'same' with an even kernel: the extra padding goes to the bottom/right, as in torch
+    np.testing.assert_array_equal(reference.conv2d(x, W, padding="same")[0, 0],
+                                  [[12, 16, 9], [24, 28, 15], [15, 17, 9]])
+    np.testing.assert_array_equal(reference.conv2d(x, W, stride=2, padding=1)[0, 0],
+                                  [[1, 5], [11, 28]])
+    np.testing.assert_array_equal(reference.conv2d(x, W, dilation=2, padding=1)[0, 0],
+                                  [[5, 10, 5], [10, 20, 10], [5, 10, 5]])
+    x2 = np.stack([x[0, 0], 10 * x[0, 0]])[None]          # 2 channels, groups=2
+    y = reference.conv2d(x2, np.ones((2, 1, 1, 1), np.float32), np.array([1, -1], np.float32),
+                         groups=2)
+    np.testing.assert_array_equal(y[0, 0], x[0, 0] + 1)
+    np.testing.assert_array_equal(y[0, 1], 10 * x[0, 0] - 1)
+
+
+@pytest.mark.parametrize("where", ["first", "last", "middle"])
+def test_single_nonfinite_anywhere(backend, rng, where):
+    """One inf, at the first, last or a middle element of x (the scan's vector tail), with
+    weights so sparse that most outputs miss it through structural zeros."""
+    W4 = _weights(rng, (4, 3, 3, 3), 0.15)
+    x = make_x(rng, 1, 3, 5, 7)          # 105 floats: not a multiple of 16
+    flat = x.reshape(-1)
+    flat[{"first": 0, "last": -1, "middle": 52}[where]] = np.inf
+    y = sk.conv2d(x, sk.pack(W4, "unstructured"), padding=1)
+    assert_conv2d(y, x, W4, None, 1, 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_threads(backend, rng, threads):
+    """Enough work for the parallel paths: row blocks (sparse 3x3) and channel chunks
+    (depthwise), with thread counts that do not divide them evenly."""
+    sk.set_num_threads(threads)
+    W4 = _weights(rng, (16, 16, 3, 3), 0.3)
+    x = make_x(rng, 2, 16, 41, 43)
+    b = make_x(rng, 16)
+    y = sk.conv2d(x, sk.pack(W4, "unstructured"), b, stride=1, padding=1)
+    assert_conv2d(y, x, W4, b, 1, 1)
+    Wd = make_x(rng, 30, 1, 3, 3)
+    xd = make_x(rng, 1, 30, 50, 47)
+    assert_conv2d(sk.conv2d(xd, Wd, stride=2, padding=1, groups=30), xd, Wd, None, 2, 1, 1, 30)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_1x1_column_chunks(backend, rng, stride):
+    """Many channels: the C operator's 1x1 path runs the SpMM in 64-column chunks of the
+    plane (here 64 + 64 + 7 and, at stride 2, 35), a NaN in a later chunk."""
+    W4 = _weights(rng, (500, 600, 1, 1), 0.05)
+    x = make_x(rng, 2, 600, 9, 15)
+    x[1, 7, 8, 13] = np.nan                  # an odd column: skipped at stride 2
+    b = make_x(rng, 500)
+    y = sk.conv2d(x, sk.pack(W4, "unstructured"), b, stride=stride)
+    assert_conv2d(y, x, W4, b, stride)
+    assert np.isnan(y[1]).any() == (stride == 1)

@@ -177,7 +177,9 @@ typedef struct {
  * accumulates a shifted input row into the output row; no im2col buffer. Non-finite
  * values in x propagate as the dense convolution would (a structural zero of W that
  * meets inf/NaN inside the input gives NaN); padding positions contribute exactly
- * nothing (the op layer requires finite weights). bias may be NULL. */
+ * nothing (the op layer requires finite weights). bias may be NULL.
+ * 1x1 kernels with stride 1, no padding and one group run as sk_f32_spmm_unstructured
+ * over each image's [c_in, h*w] plane (in column chunks, ldx = h*w). */
 int sk_f32_conv2d_sparse(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
                          const float *bias, float *y);
 int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom *g,

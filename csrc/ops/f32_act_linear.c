@@ -136,11 +136,10 @@ static int64_t select_row(const sk_act_f32 *w, const float *x, float threshold, 
             /* |x| as bits (NaN above inf) against the threshold's bits: keep when above;
              * -1 keeps every channel, 0 every nonzero one */
             const int32_t tb = all ? (skip0 ? 0 : -1) : (int32_t)fbits(threshold);
-            const uint32_t *xb = (const uint32_t *)x;
             for (; k0 + 16 <= K; k0 += 16) {
                 uint32_t mask = 0;
                 for (int u = 0; u < 16; ++u)
-                    mask |= (uint32_t)((int32_t)(xb[k0 + u] & 0x7fffffffu) > tb) << u;
+                    mask |= (uint32_t)((int32_t)(fbits(x[k0 + u]) & 0x7fffffffu) > tb) << u;
                 while (mask) {
                     const int u = __builtin_ctz(mask);
                     idx[cnt] = (int32_t)(k0 + u);
@@ -240,8 +239,12 @@ static int accumulate(sk_f32_act_ukernel uk, const sk_act_f32 *w, const int32_t 
                       const float *coef, int64_t nact, int64_t n, float *y, int64_t ldy) {
     const int64_t M = w->rows;
     if (nact == 0 || M == 0 || n == 0) return SK_OK;
+/* Batch 1: whole weight rows up to this many outputs (longer streams for the
+ * prefetchers; the outputs then live in L1/L2). 11008x4096 cold, ratio to dense numpy at
+ * 0% / 50% input sparsity: tiles of 4096 0.88-0.93 / 1.74-1.82, whole rows 0.96-0.97 /
+ * 1.90-1.98 (two interleaved runs each). */
 #ifndef SK_ACT_TILE1
-#define SK_ACT_TILE1 8192
+#define SK_ACT_TILE1 16384
 #endif
     int64_t tile = n == 1 ? (M <= SK_ACT_TILE1 ? M : SK_ACT_TILE1 / 2) : (SK_ACT_TILE_BYTES / 4) / n;
     if (tile < 64) tile = 64;

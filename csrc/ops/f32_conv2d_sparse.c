@@ -44,6 +44,17 @@ static int geom_ok(const sk_csr_f32 *w, const sk_conv2d_geom *g) {
     return 1;
 }
 
+static int has_nonfinite_any(int isa, const float *x, int64_t count) {
+#if defined(SK_HAVE_AVX512)
+    if (isa == SK_ISA_AVX512) return sk_f32_conv2d_nonfinite_avx512(x, count);
+#endif
+    (void)isa;
+    uint32_t any = 0;
+    const uint32_t *u = (const uint32_t *)x;
+    for (int64_t i = 0; i < count; ++i) any |= ((u[i] & 0x7f800000u) == 0x7f800000u);
+    return any != 0;
+}
+
 static int has_nonfinite(const float *x, int64_t count) {
     uint32_t any = 0;
     const uint32_t *u = (const uint32_t *)x;
@@ -110,6 +121,24 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
     sk_f32_conv2d_sparse_ukernel uk = ukernel_for(isa);
     if (!uk) return SK_ERR_UNSUPPORTED;
 
+    /* 1x1, stride 1, no padding, one group: W[c_out, c_in] @ X[c_in, h*w] per image, by the
+     * unstructured SpMM (which makes non-finite inputs propagate itself), in column chunks
+     * whose X and Y parts stay in L2 between the SpMM's kernel and its non-finite scan. */
+    if (g->kh == 1 && g->kw == 1 && g->stride_h == 1 && g->stride_w == 1 && g->pad_h == 0 &&
+        g->pad_w == 0 && g->groups == 1 && g->h_out == g->h && g->w_out == g->w && g->c_in > 0) {
+        const int64_t n = g->h * g->w;
+        int64_t cn = (int64_t)(256 * 1024) / (4 * (g->c_in + g->c_out)) / 64 * 64;
+        if (cn < 64) cn = 64;
+        for (int64_t b = 0; b < g->batch; ++b)
+            for (int64_t c0 = 0; c0 < n; c0 += cn) {
+                const int st = sk_f32_spmm_unstructured_isa(
+                    isa, w, x + b * g->c_in * n + c0, n - c0 < cn ? n - c0 : cn, n, bias,
+                    y + b * g->c_out * n + c0, n);
+                if (st != SK_OK) return st;
+            }
+        return SK_OK;
+    }
+
     const int64_t s = g->stride_w, cg = g->c_in / g->groups, og = g->c_out / g->groups;
     const int64_t khw = g->kh * g->kw, in_image = g->c_in * g->h * g->w;
     /* phase planes (s > 1): phase r has width wp[r] and starts at phase_off[r] */
@@ -130,42 +159,57 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
     }
     /* the tap of every column of the group's weight matrix, then one copy per stored
      * weight with its group's channel offset added (no divisions per weight) */
-    sk_conv_tap *col_tap = (sk_conv_tap *)malloc((size_t)(w->cols > 0 ? w->cols : 1) * sizeof(sk_conv_tap));
-    int64_t *chan_step = (int64_t *)malloc((size_t)s * sizeof(int64_t));
-    if (!col_tap || !chan_step) {
-        free(col_tap); free(chan_step); free(pbuf); free(wp); free(phase_off); free(taps);
+    const int64_t ncols = w->cols > 0 ? w->cols : 1, nvec = (g->w_out + 15) / 16;
+    sk_conv_tap *col_tap = (sk_conv_tap *)malloc((size_t)ncols * sizeof(sk_conv_tap));
+    int64_t *col_step = (int64_t *)malloc((size_t)ncols * sizeof(int64_t));
+    uint16_t *masks = (uint16_t *)malloc((size_t)ncols * (size_t)nvec * sizeof(uint16_t));
+    if (!col_tap || !col_step || !masks) {
+        free(col_tap); free(col_step); free(masks); free(pbuf); free(wp); free(phase_off); free(taps);
         return SK_ERR_NOMEM;
     }
-    for (int64_t r = 0; r < s; ++r) chan_step[r] = s == 1 ? g->h * g->w : g->h * wp[r];
     for (int64_t c = 0; c < w->cols; ++c) {
         const int64_t ci = c / khw, ky = (c / g->kw) % g->kh, kx = c % g->kw;
         const int64_t d = kx * g->dil_w - g->pad_w;
         sk_conv_tap *t = &col_tap[c];
         t->dy = ky * g->dil_h - g->pad_h;
+        t->col = (int32_t)c;
         if (s == 1) {
-            t->pad_ = 0;
-            t->off = ci * chan_step[0];
+            col_step[c] = g->h * g->w;
+            t->off = ci * col_step[c];
             t->ld = t->width = (int32_t)g->w;
             t->dx = (int32_t)d;
         } else {
             const int64_t q = floordiv(d, s), r = d - q * s;
-            t->pad_ = (int32_t)r;
-            t->off = phase_off[r] + ci * chan_step[r];
+            col_step[c] = g->h * wp[r];
+            t->off = phase_off[r] + ci * col_step[c];
             t->ld = t->width = (int32_t)wp[r];
             t->dx = (int32_t)q;
+        }
+        /* masks[c * nvec + v]: output columns 16v.. that exist in this tap's input row */
+        int64_t lo, hi;
+        sk_conv_tap_cols(t, g->w_out, &lo, &hi);
+        for (int64_t v = 0; v < nvec; ++v) {
+            int64_t a0 = lo - 16 * v, b0 = hi - 16 * v;
+            a0 = a0 < 0 ? 0 : (a0 > 16 ? 16 : a0);
+            b0 = b0 < 0 ? 0 : (b0 > 16 ? 16 : b0);
+            masks[c * nvec + v] = b0 <= a0 ? 0 : (uint16_t)(((1u << b0) - 1u) & ~((1u << a0) - 1u));
         }
     }
     for (int64_t co = 0; co < g->c_out; ++co) {
         const int64_t base = (co / og) * cg;
         for (int64_t p = w->row_ptr[co]; p < w->row_ptr[co + 1]; ++p) {
-            const sk_conv_tap *src = &col_tap[sk_col_at(w->col_idx, w->idx_bits, p)];
-            taps[p] = *src;
-            taps[p].off += base * chan_step[src->pad_];
+            const int64_t c = sk_col_at(w->col_idx, w->idx_bits, p);
+            taps[p] = col_tap[c];
+            taps[p].off += base * col_step[c];
         }
     }
     free(col_tap);
-    free(chan_step);
+    free(col_step);
 
+    /* scanned before the kernels, not after: the scan then brings x into the caches
+     * the kernels read it from, instead of reading it a second time from further out */
+    const int x_bad = in_image > 0 && has_nonfinite_any(isa, x, g->batch * in_image);
+    const int64_t row_block = 4;   /* rows per block (1..16 measured within noise at 56x56) */
     int nt = sk_threads_current();
     if ((double)(w->nnz + g->c_out) * (double)out_plane < SK_MIN_PARALLEL_WORK) nt = 1;
     if (nt > g->c_out) nt = (int)g->c_out;
@@ -196,24 +240,39 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
             xb = pbuf;
         }
         float *yb = y + b * g->c_out * out_plane;
+        /* Loop order: with several input channels per group, blocks of rb output rows
+         * outermost and every output channel inside, so the few input rows a block reads
+         * (cg * (rb + kh - 1) rows) stay in L1 while every channel's weights pass over
+         * them; with one (depthwise), channel by channel. */
+        const int64_t rb = cg > 1 ? row_block : g->h_out;
+        const int64_t nblk = (g->h_out + rb - 1) / rb;
 #if defined(_OPENMP)
-        if (nt > 1) {
+        if (nt > 1 && nblk > 1) {
+            #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+            for (int64_t i = 0; i < nblk; ++i)
+                uk(w->values, w->row_ptr, taps, 0, g->c_out, xb, g->h, g->stride_h, i * rb,
+                   (i + 1) * rb < g->h_out ? (i + 1) * rb : g->h_out, g->h_out, g->w_out, bias, yb,
+                   masks, nvec);
+        } else if (nt > 1) {
             #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
             for (int64_t c0 = 0; c0 < g->c_out; c0 += 4)
                 uk(w->values, w->row_ptr, taps, c0, c0 + 4 < g->c_out ? c0 + 4 : g->c_out, xb, g->h,
-                   g->stride_h, g->h_out, g->w_out, bias, yb);
+                   g->stride_h, 0, g->h_out, g->h_out, g->w_out, bias, yb, masks, nvec);
         } else
 #endif
         {
-            uk(w->values, w->row_ptr, taps, 0, g->c_out, xb, g->h, g->stride_h, g->h_out, g->w_out,
-               bias, yb);
+            for (int64_t i = 0; i < nblk; ++i)
+                uk(w->values, w->row_ptr, taps, 0, g->c_out, xb, g->h, g->stride_h, i * rb,
+                   (i + 1) * rb < g->h_out ? (i + 1) * rb : g->h_out, g->h_out, g->w_out, bias, yb,
+                   masks, nvec);
         }
     }
+    free(masks);
     free(pbuf);
     free(taps);
     free(wp);
     free(phase_off);
-    if (in_image > 0 && has_nonfinite(x, g->batch * in_image)) propagate_nonfinite(w, g, x, y);
+    if (x_bad) propagate_nonfinite(w, g, x, y);
     return SK_OK;
 }
 

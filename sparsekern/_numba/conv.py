@@ -14,33 +14,42 @@ def _conv(row_ptr, col_idx, values, x, g, bias, has_bias, y):
     cg = c_in // groups
     og = c_out // groups
     khw = kh * kw
+    nnz = values.shape[0]
+    # decode every stored weight once: input channel (within the group), row and column shift
+    tci = np.empty(nnz, np.int64)
+    tdy = np.empty(nnz, np.int64)
+    tdx = np.empty(nnz, np.int64)
+    for p in range(nnz):
+        c = np.int64(col_idx[p])
+        tci[p] = c // khw
+        tdy[p] = ((c // kw) % kh) * dh - ph
+        tdx[p] = (c % kw) * dw - pw
     for t in nb.prange(bsz * c_out):
         b = t // c_out
         co = t % c_out
         base = (co // og) * cg
         bv = bias[co] if has_bias else np.float32(0.0)
         for oy in range(ho):
-            yrow = y[b, co, oy]
             for ox in range(wo):
-                yrow[ox] = bv
+                y[b, co, oy, ox] = bv
             for p in range(row_ptr[co], row_ptr[co + 1]):
-                c = np.int64(col_idx[p])
-                ci = base + c // khw
-                ky = (c // kw) % kh
-                kx = c % kw
-                iy = oy * sh - ph + ky * dh
+                iy = oy * sh + tdy[p]
                 if iy < 0 or iy >= h:
                     continue
-                x0 = kx * dw - pw
+                x0 = tdx[p]
+                ci = base + tci[p]
                 # valid ox: 0 <= ox*sw + x0 < w
                 lo = 0 if x0 >= 0 else (-x0 + sw - 1) // sw
                 hi = (w - 1 - x0) // sw + 1 if w - 1 - x0 >= 0 else 0
                 if hi > wo:
                     hi = wo
                 v = values[p]
-                xrow = x[b, ci, iy]
-                for ox in range(lo, hi):
-                    yrow[ox] += v * xrow[ox * sw + x0]
+                if sw == 1:   # unit stride: a loop LLVM vectorizes
+                    for ox in range(lo, hi):
+                        y[b, co, oy, ox] += v * x[b, ci, iy, ox + x0]
+                else:
+                    for ox in range(lo, hi):
+                        y[b, co, oy, ox] += v * x[b, ci, iy, ox * sw + x0]
 
 
 @nb.njit(**_JIT)

@@ -15,31 +15,39 @@ typedef struct {
     int32_t ld;
     int32_t width;
     int32_t dx;
-    int32_t pad_;
+    int32_t col;      /* column of the group's weight matrix: the row of the mask table */
 } sk_conv_tap;
 
 /* Output rows: channels [co_begin, co_end) of one image, y points at that image's
- * output [c_out, h_out, w_out]; values/row_ptr/taps cover every channel. */
+ * output [c_out, h_out, w_out]; values/row_ptr/taps cover every channel.
+ * masks[taps[p].col * nvec + v] (nvec = ceil(w_out / 16)) has bit i set when output
+ * column 16*v + i exists and tap p's input column for it exists (the same for every
+ * tap of one weight column; AVX-512 uses it, the others ignore it). */
 typedef void (*sk_f32_conv2d_sparse_ukernel)(
     const float *values, const int64_t *row_ptr, const sk_conv_tap *taps, int64_t co_begin,
-    int64_t co_end, const float *xb, int64_t h, int64_t stride_h, int64_t h_out,
-    int64_t w_out, const float *bias, float *y);
+    int64_t co_end, const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+    int64_t w_out, const float *bias, float *y,
+    const uint16_t *masks, int64_t nvec);
 
 void sk_f32_conv2d_sparse_scalar(const float *values, const int64_t *row_ptr,
                                  const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                                 const float *xb, int64_t h, int64_t stride_h, int64_t h_out,
-                                 int64_t w_out, const float *bias, float *y);
+                                 const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+                                 int64_t w_out, const float *bias, float *y,
+    const uint16_t *masks, int64_t nvec);
 #if defined(SK_HAVE_AVX2)
 void sk_f32_conv2d_sparse_avx2(const float *values, const int64_t *row_ptr,
                                const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                               const float *xb, int64_t h, int64_t stride_h, int64_t h_out,
-                               int64_t w_out, const float *bias, float *y);
+                               const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+                               int64_t w_out, const float *bias, float *y,
+    const uint16_t *masks, int64_t nvec);
 #endif
 #if defined(SK_HAVE_AVX512)
+int sk_f32_conv2d_nonfinite_avx512(const float *x, int64_t n);
 void sk_f32_conv2d_sparse_avx512(const float *values, const int64_t *row_ptr,
                                  const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                                 const float *xb, int64_t h, int64_t stride_h, int64_t h_out,
-                                 int64_t w_out, const float *bias, float *y);
+                                 const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+                                 int64_t w_out, const float *bias, float *y,
+    const uint16_t *masks, int64_t nvec);
 #endif
 
 /* Valid output columns [lo, hi) of a tap (may be empty: hi <= lo). */

@@ -5,11 +5,12 @@
 
 void sk_f32_conv2d_sparse_scalar(const float *values, const int64_t *row_ptr,
                                  const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                                 const float *xb, int64_t h, int64_t stride_h, int64_t h_out,
-                                 int64_t w_out, const float *bias, float *y) {
+                                 const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+                                 int64_t w_out, const float *bias, float *y,
+    const uint16_t *masks, int64_t nvec) {
     for (int64_t co = co_begin; co < co_end; ++co) {
         const float b = bias ? bias[co] : 0.0f;
-        for (int64_t oy = 0; oy < h_out; ++oy) {
+        for (int64_t oy = oy_begin; oy < oy_end; ++oy) {
             float *SK_RESTRICT yrow = y + (co * h_out + oy) * w_out;
             for (int64_t j = 0; j < w_out; ++j) yrow[j] = b;
             for (int64_t p = row_ptr[co]; p < row_ptr[co + 1]; ++p) {

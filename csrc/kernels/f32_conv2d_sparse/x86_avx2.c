@@ -79,16 +79,17 @@ SK_INLINE void rows_all(const float *values, const sk_conv_tap *taps, int64_t p0
 
 void sk_f32_conv2d_sparse_avx2(const float *values, const int64_t *row_ptr,
                                const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                               const float *xb, int64_t h, int64_t stride_h, int64_t h_out,
-                               int64_t w_out, const float *bias, float *y) {
+                               const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+                               int64_t w_out, const float *bias, float *y,
+    const uint16_t *masks, int64_t nvec) {
     for (int64_t co = co_begin; co < co_end; ++co) {
         const float b = bias ? bias[co] : 0.0f;
         const int64_t p0 = row_ptr[co], p1 = row_ptr[co + 1];
         float *yc = y + co * h_out * w_out;
-        int64_t oy = 0;
-        for (; oy + 2 <= h_out; oy += 2)
+        int64_t oy = oy_begin;
+        for (; oy + 2 <= oy_end; oy += 2)
             rows_all(values, taps, p0, p1, xb, h, stride_h, oy, w_out, b, yc + oy * w_out, 2);
-        if (oy < h_out)
+        if (oy < oy_end)
             rows_all(values, taps, p0, p1, xb, h, stride_h, oy, w_out, b, yc + oy * w_out, 1);
     }
 }

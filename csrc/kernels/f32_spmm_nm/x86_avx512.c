@@ -24,6 +24,12 @@
 
 /* ---------------------------------------------------------------- n == 1 */
 
+/* software prefetch distance (bytes) of the batch-1 weight stream: on Zen 5, cold 2:4
+ * 4096x4096 took 1.16 ms at 1 KiB, 0.91 ms at 4 KiB, 0.79 ms at 8 KiB */
+#ifndef SK_NM_PF_DIST
+#define SK_NM_PF_DIST 8192
+#endif
+
 typedef struct {
     int gs, v, span, nwin;
     __mmask16 vmask, wmask[8];
@@ -66,7 +72,7 @@ SK_INLINE __m512 gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, 
     uint64_t bits;
     if (FULL && WORD) memcpy(&bits, meta + ((j0 * b) >> 3), 8);
     else bits = sk_nm_bits(meta, j0 * b, p->v * b);
-    _mm_prefetch((const char *)(vals + j0) + 1024, _MM_HINT_T0);
+    _mm_prefetch((const char *)(vals + j0) + SK_NM_PF_DIST, _MM_HINT_T0);
     const __m512i word = _mm512_set1_epi64((long long)bits);
     const __m512i pos = _mm512_and_si512(
         _mm512_srlv_epi32(_mm512_shuffle_epi8(word, p->shuf), p->shift), p->pmask);
@@ -167,7 +173,7 @@ SK_INLINE void xt_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int
                 uint64_t bits;
                 if (FULL && s < nword) memcpy(&bits, meta[u] + ((j0 * b) >> 3), 8);
                 else bits = sk_nm_bits(meta[u], j0 * b, p->v * b);
-                _mm_prefetch((const char *)(vals[u] + j0) + 1024, _MM_HINT_T0);
+                _mm_prefetch((const char *)(vals[u] + j0) + SK_NM_PF_DIST, _MM_HINT_T0);
                 const __m512i word = _mm512_set1_epi64((long long)bits);
                 idx[u] = _mm512_add_epi32(_mm512_and_si512(
                     _mm512_srlv_epi32(_mm512_shuffle_epi8(word, p->shuf), p->shift), p->pmask),
