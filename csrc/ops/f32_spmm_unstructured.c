@@ -43,11 +43,32 @@ static int64_t split_rows(const int64_t *row_ptr, int64_t rows, int64_t target) 
     return lo;
 }
 
+/* A float is inf or NaN when its exponent field is all ones; adding one to that field
+ * then carries into the sign bit. Only and/add/or, so it vectorizes on plain SSE2.
+ * Returns the OR of those sums over the row: bit 31 set when the row has inf or NaN. */
+static inline uint32_t nonfinite_bits(const float *row, int64_t n) {
+    const uint32_t *u = (const uint32_t *)row;
+    uint32_t a = 0;
+    for (int64_t j = 0; j < n; ++j) a |= (u[j] & 0x7f800000u) + 0x00800000u;
+    return a;
+}
+
+/* Copies a row and reports (as nonfinite_bits does) whether it holds inf or NaN. */
+static inline uint32_t copy_row_bits(float *SK_RESTRICT dst, const float *SK_RESTRICT src, int64_t n) {
+    const uint32_t *u = (const uint32_t *)src;
+    uint32_t a = 0;
+    for (int64_t j = 0; j < n; ++j) {
+        dst[j] = src[j];
+        a |= (u[j] & 0x7f800000u) + 0x00800000u;
+    }
+    return a;
+}
+
 /* The work of thread t of T (also called outside any parallel region with t=0, T=1:
  * the orphaned omp directives then bind to a team of one). */
 static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w, int t, int T,
                        const float *x, int64_t n, int64_t ldx, const float *bias, float *y,
-                       int64_t ldy, float *buf) {
+                       int64_t ldy, float *buf, uint32_t *nonfinite) {
     const int64_t rows = w->rows, total = w->nnz + rows;
     const int64_t r0 = t == 0 ? 0 : split_rows(w->row_ptr, rows, total * t / T);
     const int64_t r1 = t == T - 1 ? rows : split_rows(w->row_ptr, rows, total * (t + 1) / T);
@@ -55,15 +76,18 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
         if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
         return;
     }
+    uint32_t bits = 0;   /* X is scanned for inf/NaN while it is copied */
     for (int64_t c0 = 0; c0 < n; c0 += SK_NC) {
         const int64_t cn = n - c0 < SK_NC ? n - c0 : SK_NC;
         const int64_t ldb = (cn + 15) / 16 * 16;   /* rows start on cache lines */
         #pragma omp for schedule(static)
         for (int64_t k = 0; k < w->cols; ++k)
-            memcpy(buf + k * ldb, x + k * ldx + c0, (size_t)cn * sizeof(float));
+            bits |= copy_row_bits(buf + k * ldb, x + k * ldx + c0, cn);
         if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
         #pragma omp barrier
     }
+    #pragma omp atomic update
+    *nonfinite |= bits;
 }
 
 static void *sk_aligned_alloc(size_t bytes) {
@@ -73,14 +97,6 @@ static void *sk_aligned_alloc(size_t bytes) {
 
 static void sk_aligned_free(void *p) { free(p); }
 
-static int has_nonfinite(const float *x, int64_t rows, int64_t n, int64_t ldx) {
-    uint32_t any = 0;
-    for (int64_t k = 0; k < rows; ++k) {
-        const uint32_t *row = (const uint32_t *)(x + k * ldx);
-        for (int64_t j = 0; j < n; ++j) any |= ((row[j] & 0x7f800000u) == 0x7f800000u);
-    }
-    return any != 0;
-}
 
 /* Dense BLAS computes 0 * inf = NaN and 0 * NaN = NaN for every zero of W; a sparse
  * kernel skips them. Repair: y[m, j] becomes NaN when row m of W lacks a stored entry
@@ -131,6 +147,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
      * 64-byte load of an unaligned row touches two cache lines, which costs more than
      * the copy. Batch 1 and narrow X (fewer than 16 columns) are used in place. */
     float *buf = NULL;
+    uint32_t nonfinite = 0;
     const int aligned = ((uintptr_t)x % 64 == 0) && (ldx % 16 == 0);
     if ((n > SK_NC || (n >= 16 && !aligned)) && w->cols > 0 && w->cols <= SK_MAX_PACK_COLS) {
         buf = (float *)sk_aligned_alloc((size_t)w->cols * SK_NC * sizeof(float));
@@ -139,14 +156,17 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
 #if defined(_OPENMP)
     if (nt > 1) {
         #pragma omp parallel num_threads(nt)
-        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), x, n, ldx, bias, y, ldy, buf);
+        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), x, n, ldx, bias, y, ldy, buf,
+                   &nonfinite);
     } else
 #endif
     {
-        run_thread(uk, w, 0, 1, x, n, ldx, bias, y, ldy, buf);
+        run_thread(uk, w, 0, 1, x, n, ldx, bias, y, ldy, buf, &nonfinite);
     }
+    if (!buf)
+        for (int64_t k = 0; k < w->cols; ++k) nonfinite |= nonfinite_bits(x + k * ldx, n);
     sk_aligned_free(buf);
-    if (w->cols > 0 && has_nonfinite(x, w->cols, n, ldx))
+    if (nonfinite & 0x80000000u)
         return propagate_nonfinite(w, x, n, ldx, y, ldy);
     return SK_OK;
 }
