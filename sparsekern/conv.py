@@ -35,6 +35,8 @@ real zeros, and the weights are finite, so padding never produces NaN.
 """
 from __future__ import annotations
 
+import collections
+import functools
 import numbers
 
 import numpy as np
@@ -222,18 +224,43 @@ def _empty_aligned(shape, align: int = 64) -> np.ndarray:
     of large arrays are only 16-byte aligned). The next layer's loads gain as well."""
     n = int(np.prod(shape, dtype=np.int64))
     buf = np.empty(n + align // 4, F32)
-    off = (-buf.ctypes.data % align) // 4
+    off = (-buf.__array_interface__["data"][0] % align) // 4
     return buf[off:off + n].reshape(shape)
 
 
-def _dense_csr(W: np.ndarray) -> UnstructuredMatrix:
-    """Every entry of W (C_out, Cg, kh, kw) stored, zeros included (they multiply NaN too)."""
-    m = W.shape[0]
-    k = int(np.prod(W.shape[1:], dtype=np.int64))
+@functools.lru_cache(maxsize=64)
+def _dense_structure(m: int, k: int):
+    """row_ptr and col_idx of an (m, k) matrix with every entry stored (read-only, shared)."""
     row_ptr = np.arange(m + 1, dtype=np.int64) * k
     col_idx = np.tile(np.arange(k, dtype=np.uint16 if k <= 65536 else np.int32), m)
-    return UnstructuredMatrix._trusted((m, k), row_ptr, col_idx,
-                                       np.ascontiguousarray(W, dtype=F32).reshape(-1))
+    row_ptr.setflags(write=False)
+    col_idx.setflags(write=False)
+    return row_ptr, col_idx
+
+
+_DENSE_CACHE: "collections.OrderedDict" = collections.OrderedDict()
+_DENSE_CACHE_SIZE = 64
+
+
+def _dense_csr(W: np.ndarray) -> UnstructuredMatrix:
+    """Every entry of W (C_out, Cg, kh, kw) float32 C-contiguous stored, zeros included
+    (they multiply NaN too). The last few are cached (a network calls its depthwise layers
+    with the same arrays every time), keyed by address and shape and checked by content,
+    so an array changed in place is never served stale; the cached matrix holds a copy."""
+    key = (W.__array_interface__["data"][0], W.shape)
+    hit = _DENSE_CACHE.get(key)
+    if hit is not None and np.array_equal(hit[0], W.reshape(-1)):
+        _DENSE_CACHE.move_to_end(key)
+        return hit[1]
+    m = W.shape[0]
+    k = int(np.prod(W.shape[1:], dtype=np.int64))
+    row_ptr, col_idx = _dense_structure(m, k)
+    values = W.reshape(-1).copy()
+    csr = UnstructuredMatrix._trusted((m, k), row_ptr, col_idx, values)
+    _DENSE_CACHE[key] = (values, csr)
+    while len(_DENSE_CACHE) > _DENSE_CACHE_SIZE:
+        _DENSE_CACHE.popitem(last=False)
+    return csr
 
 
 # -------------------------------------------------------------------------- arguments

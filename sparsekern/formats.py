@@ -221,7 +221,7 @@ def _as_matrix(W) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"W must be a real numeric array (got dtype {arr.dtype})")
     if arr.ndim != 2:
-        raise ValueError(f"W must be 2-D (M, K); got shape {arr.shape}")
+        raise ValueError(f"W must be 2-D (M, K), or 4-D (C_out, C_in, kh, kw) for a conv weight; got shape {arr.shape}")
     if arr.shape[1] > _MAX_COLS:
         raise ValueError(f"W has {arr.shape[1]} columns; at most {_MAX_COLS} are supported")
     return np.asarray(arr, dtype=F32)

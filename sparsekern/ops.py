@@ -22,6 +22,9 @@ def _kernel(W):
 def _check_packed(W, name: str):
     if not isinstance(W, PackedMatrix):
         raise TypeError(f"{name} must be a packed matrix from sparsekern.pack (got {type(W).__name__})")
+    if W.ndim != 2:
+        raise ValueError(f"{name} is a packed {W.ndim}-D weight (format {W.format!r}); matmul and "
+                         f"linear need a 2-D one (use sparsekern.conv2d for conv weights)")
 
 
 def matmul(W, X) -> np.ndarray:

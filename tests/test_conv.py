@@ -350,3 +350,15 @@ def test_1x1_column_chunks(backend, rng, stride):
     y = sk.conv2d(x, sk.pack(W4, "unstructured"), b, stride=stride)
     assert_conv2d(y, x, W4, b, stride)
     assert np.isnan(y[1]).any() == (stride == 1)
+
+
+def test_dense_weights_changed_in_place(backend, rng):
+    """Dense (depthwise) weights are cached between calls; changing them in place, or a new
+    array at the same address, must never give a stale result."""
+    W = make_x(rng, 6, 1, 3, 3)
+    x = make_x(rng, 1, 6, 7, 8)
+    assert_conv2d(sk.conv2d(x, W, padding=1, groups=6), x, W, None, 1, 1, 1, 6)
+    W[2, 0, 1, 1] += 1.0
+    assert_conv2d(sk.conv2d(x, W, padding=1, groups=6), x, W, None, 1, 1, 1, 6)
+    W[...] = make_x(rng, 6, 1, 3, 3)
+    assert_conv2d(sk.conv2d(x, W, padding=1, groups=6), x, W, None, 1, 1, 1, 6)

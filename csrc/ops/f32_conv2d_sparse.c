@@ -70,19 +70,43 @@ static int is_bad(const float *p) {
 
 /* Dense convolution computes 0 * inf = NaN for every zero weight whose input is
  * non-finite; the sparse kernels skip those zeros. y becomes NaN where the receptive
- * field holds more non-finite inputs than the stored weights cover. Rare path. */
-static void propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
-                                float *y) {
+ * field holds more non-finite inputs than the stored weights cover. Rare path: only the
+ * outputs whose receptive field holds a non-finite input (marked from those inputs) are
+ * examined. */
+static int propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
+                               float *y) {
     const union { uint32_t u; float f; } qnan = {0x7fc00000u};
     const int64_t cg = g->c_in / g->groups, og = g->c_out / g->groups, plane = g->h * g->w;
+    const int64_t out_plane = g->h_out * g->w_out;
+    unsigned char *cand = (unsigned char *)malloc((size_t)(g->groups * out_plane > 0 ? g->groups * out_plane : 1));
+    if (!cand) return SK_ERR_NOMEM;
     for (int64_t b = 0; b < g->batch; ++b) {
         const float *xb = x + b * g->c_in * plane;
         if (!has_nonfinite(xb, g->c_in * plane)) continue;
+        memset(cand, 0, (size_t)(g->groups * out_plane));
+        for (int64_t ci = 0; ci < g->c_in; ++ci) {
+            unsigned char *cg_mark = cand + (ci / cg) * out_plane;
+            for (int64_t iy = 0; iy < g->h; ++iy)
+                for (int64_t ix = 0; ix < g->w; ++ix) {
+                    if (!is_bad(xb + ci * plane + iy * g->w + ix)) continue;
+                    for (int64_t ky = 0; ky < g->kh; ++ky) {
+                        const int64_t t = iy + g->pad_h - ky * g->dil_h;
+                        if (t < 0 || t % g->stride_h || t / g->stride_h >= g->h_out) continue;
+                        for (int64_t kx = 0; kx < g->kw; ++kx) {
+                            const int64_t u = ix + g->pad_w - kx * g->dil_w;
+                            if (u < 0 || u % g->stride_w || u / g->stride_w >= g->w_out) continue;
+                            cg_mark[(t / g->stride_h) * g->w_out + u / g->stride_w] = 1;
+                        }
+                    }
+                }
+        }
         for (int64_t co = 0; co < g->c_out; ++co) {
             const float *xg = xb + (co / og) * cg * plane;
-            float *yc = y + (b * g->c_out + co) * g->h_out * g->w_out;
+            const unsigned char *mark = cand + (co / og) * out_plane;
+            float *yc = y + (b * g->c_out + co) * out_plane;
             for (int64_t oy = 0; oy < g->h_out; ++oy)
                 for (int64_t ox = 0; ox < g->w_out; ++ox) {
+                    if (!mark[oy * g->w_out + ox]) continue;
                     const int64_t y0 = oy * g->stride_h - g->pad_h, x0 = ox * g->stride_w - g->pad_w;
                     int64_t total = 0, covered = 0;
                     for (int64_t ci = 0; ci < cg; ++ci)
@@ -106,6 +130,8 @@ static void propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, co
                 }
         }
     }
+    free(cand);
+    return SK_OK;
 }
 
 int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom *g,
@@ -272,8 +298,7 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
     free(taps);
     free(wp);
     free(phase_off);
-    if (x_bad) propagate_nonfinite(w, g, x, y);
-    return SK_OK;
+    return x_bad ? propagate_nonfinite(w, g, x, y) : SK_OK;
 }
 
 int sk_f32_conv2d_sparse(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,

@@ -29,9 +29,10 @@ def _conv(row_ptr, col_idx, values, x, g, bias, has_bias, y):
         co = t % c_out
         base = (co // og) * cg
         bv = bias[co] if has_bias else np.float32(0.0)
+        acc = np.empty(wo, np.float32)   # a private row: no aliasing with x, so it vectorizes
         for oy in range(ho):
             for ox in range(wo):
-                y[b, co, oy, ox] = bv
+                acc[ox] = bv
             for p in range(row_ptr[co], row_ptr[co + 1]):
                 iy = oy * sh + tdy[p]
                 if iy < 0 or iy >= h:
@@ -44,12 +45,15 @@ def _conv(row_ptr, col_idx, values, x, g, bias, has_bias, y):
                 if hi > wo:
                     hi = wo
                 v = values[p]
+                xr = x[b, ci, iy]
                 if sw == 1:   # unit stride: a loop LLVM vectorizes
-                    for ox in range(lo, hi):
-                        y[b, co, oy, ox] += v * x[b, ci, iy, ox + x0]
+                    xs = xr[lo + x0:hi + x0]
+                    for j in range(hi - lo):
+                        acc[lo + j] += v * xs[j]
                 else:
                     for ox in range(lo, hi):
-                        y[b, co, oy, ox] += v * x[b, ci, iy, ox * sw + x0]
+                        acc[ox] += v * xr[ox * sw + x0]
+            y[b, co, oy, :] = acc
 
 
 @nb.njit(**_JIT)
