@@ -70,8 +70,9 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
                        const float *x, int64_t n, int64_t ldx, const float *bias, float *y,
                        int64_t ldy, float *buf, uint32_t *nonfinite) {
     const int64_t rows = w->rows, total = w->nnz + rows;
-    const int64_t r0 = t == 0 ? 0 : split_rows(w->row_ptr, rows, total * t / T);
-    const int64_t r1 = t == T - 1 ? rows : split_rows(w->row_ptr, rows, total * (t + 1) / T);
+    /* split points at multiples of 4 rows (see the kernels' row quads) */
+    const int64_t r0 = t == 0 ? 0 : split_rows(w->row_ptr, rows, total * t / T) / 4 * 4;
+    const int64_t r1 = t == T - 1 ? rows : split_rows(w->row_ptr, rows, total * (t + 1) / T) / 4 * 4;
     if (!buf) {
         if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
         return;

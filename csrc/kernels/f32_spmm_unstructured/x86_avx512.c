@@ -45,23 +45,86 @@ SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, int wi
     }
 }
 
-SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                         int64_t ldx, const float *bias, float *y, int64_t ldy, int wide) {
-    const float *values = w->values;
-    const void *col = w->col_idx;
-    for (int64_t m = r0; m < r1; ++m) {
-        const int64_t p = w->row_ptr[m], end = w->row_ptr[m + 1];
-        const float b = bias ? bias[m] : 0.0f;
-        float *yrow = y + m * ldy;
-        int64_t j = 0;
-        for (; j + 64 <= n; j += 64) row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 4, 2, 0, 0);
-        if (j + 32 <= n) { row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 2, 4, 0, 0); j += 32; }
-        if (j + 16 <= n) { row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 0, 0); j += 16; }
-        if (j < n) {
-            const __mmask16 tail = (__mmask16)((1u << (n - j)) - 1u);
-            row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 1, tail);
+/* Four rows of W times 64 columns of X: the rows' nonzeros are interleaved up to
+ * the shortest row's length (16 independent accumulators keep both FMA pipes
+ * busy while X rows arrive from L2), then each row finishes on its own. */
+SK_INLINE void quad_tile64(const float *SK_RESTRICT values, const void *col, int wide,
+                           const int64_t *row_ptr, int64_t m, const float *x, int64_t ldx,
+                           const float *bias, float *y, int64_t ldy) {
+    const int bits = wide ? 32 : 16;
+    int64_t p[4], e[4];
+    __m512 acc[4][4];
+    int64_t common = INT64_MAX;
+    for (int r = 0; r < 4; ++r) {
+        p[r] = row_ptr[m + r];
+        e[r] = row_ptr[m + r + 1];
+        if (e[r] - p[r] < common) common = e[r] - p[r];
+        const __m512 b = _mm512_set1_ps(bias ? bias[m + r] : 0.0f);
+        for (int v = 0; v < 4; ++v) acc[r][v] = b;
+    }
+    for (int64_t s = 0; s < common; ++s) {
+        for (int r = 0; r < 4; ++r) {
+            const __m512 wv = _mm512_set1_ps(values[p[r] + s]);
+            const float *xr = x + sk_col_at(col, bits, p[r] + s) * ldx;
+            for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xr + 16 * v), acc[r][v]);
         }
     }
+    for (int r = 0; r < 4; ++r) {
+        __m512 t[4];
+        for (int v = 0; v < 4; ++v) t[v] = _mm512_setzero_ps();
+        int64_t q = p[r] + common;
+        for (; q + 2 <= e[r]; q += 2) {
+            const __m512 w0 = _mm512_set1_ps(values[q]), w1 = _mm512_set1_ps(values[q + 1]);
+            const float *x0 = x + sk_col_at(col, bits, q) * ldx, *x1 = x + sk_col_at(col, bits, q + 1) * ldx;
+            for (int v = 0; v < 4; ++v) {
+                acc[r][v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0 + 16 * v), acc[r][v]);
+                t[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1 + 16 * v), t[v]);
+            }
+        }
+        if (q < e[r]) {
+            const __m512 w0 = _mm512_set1_ps(values[q]);
+            const float *x0 = x + sk_col_at(col, bits, q) * ldx;
+            for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0 + 16 * v), acc[r][v]);
+        }
+        float *yr = y + (m + r) * ldy;
+        for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yr + 16 * v, _mm512_add_ps(acc[r][v], t[v]));
+    }
+}
+
+/* Row m, columns [j0, n): tiles of 64/32/16 and a masked tail. */
+SK_INLINE void row_cols(const sk_csr_f32 *w, int64_t m, const float *x, int64_t j0, int64_t n,
+                        int64_t ldx, const float *bias, float *y, int64_t ldy, int wide) {
+    const float *values = w->values;
+    const void *col = w->col_idx;
+    const int64_t p = w->row_ptr[m], end = w->row_ptr[m + 1];
+    const float b = bias ? bias[m] : 0.0f;
+    float *yrow = y + m * ldy;
+    int64_t j = j0;
+    for (; j + 64 <= n; j += 64) row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 4, 2, 0, 0);
+    if (j + 32 <= n) { row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 2, 4, 0, 0); j += 32; }
+    if (j + 16 <= n) { row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 0, 0); j += 16; }
+    if (j < n) {
+        const __mmask16 tail = (__mmask16)((1u << (n - j)) - 1u);
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 1, tail);
+    }
+}
+
+SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                         int64_t ldx, const float *bias, float *y, int64_t ldy, int wide) {
+    const int64_t n64 = n / 64 * 64;
+    int64_t m = r0;
+    if (n64 > 0) {
+        /* quads start at multiples of 4, and the operator splits rows between threads
+         * there too: each row is then summed in the same order whatever the thread count */
+        for (; m % 4 != 0 && m < r1; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
+        for (; m + 4 <= r1; m += 4) {
+            for (int64_t j = 0; j < n64; j += 64)
+                quad_tile64(w->values, w->col_idx, wide, w->row_ptr, m, x + j, ldx, bias, y + j, ldy);
+            if (n64 < n)
+                for (int64_t r = m; r < m + 4; ++r) row_cols(w, r, x, n64, n, ldx, bias, y, ldy, wide);
+        }
+    }
+    for (; m < r1; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
 }
 
 void sk_f32_spmm_unstructured_avx512(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x,
