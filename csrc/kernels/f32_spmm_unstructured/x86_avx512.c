@@ -113,7 +113,9 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
                          int64_t ldx, const float *bias, float *y, int64_t ldy, int wide) {
     const int64_t n64 = n / 64 * 64;
     int64_t m = r0;
-    if (n64 > 0) {
+    /* quads pay on long rows; on short ones (1x1 convolutions with few input channels)
+     * their leftover loops cost more than the extra parallelism gains */
+    if (n64 > 0 && w->nnz >= 48 * w->rows) {
         /* quads start at multiples of 4, and the operator splits rows between threads
          * there too: each row is then summed in the same order whatever the thread count */
         for (; m % 4 != 0 && m < r1; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
