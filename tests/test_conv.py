@@ -362,3 +362,31 @@ def test_dense_weights_changed_in_place(backend, rng):
     assert_conv2d(sk.conv2d(x, W, padding=1, groups=6), x, W, None, 1, 1, 1, 6)
     W[...] = make_x(rng, 6, 1, 3, 3)
     assert_conv2d(sk.conv2d(x, W, padding=1, groups=6), x, W, None, 1, 1, 1, 6)
+
+
+# -- hypothesis: random geometries on every backend -----------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.integers(1, 2), cig=st.integers(1, 4), cog=st.integers(1, 4),
+       groups=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 40),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), stride=st.integers(1, 3),
+       pad=st.integers(0, 4), dil=st.integers(1, 2), density=st.sampled_from([0.0, 0.3, 1.0]),
+       bias=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_conv2d_hypothesis(backend, batch, cig, cog, groups, h, w, kh, kw, stride, pad, dil,
+                           density, bias, seed):
+    """Any geometry torch accepts gives the reference's result."""
+    rng = np.random.default_rng(seed)
+    ci, co = cig * groups, cog * groups
+    if h + 2 * pad < dil * (kh - 1) + 1 or w + 2 * pad < dil * (kw - 1) + 1:
+        return  # torch rejects an empty output; covered by the error tests
+    W4 = _weights(rng, (co, cig, kh, kw), density)
+    x = make_x(rng, batch, ci, h, w)
+    b = make_x(rng, co) if bias else None
+    y = sk.conv2d(x, sk.pack(W4, "unstructured"), b, stride=stride, padding=pad, dilation=dil,
+                  groups=groups)
+    assert_conv2d(y, x, W4, b, stride, pad, dil, groups)
