@@ -49,4 +49,43 @@ SK_INLINE int64_t sk_col_at(const void *col_idx, int32_t idx_bits, int64_t j) {
                           : (int64_t)((const int32_t *)col_idx)[j];
 }
 
+/* inf/NaN detection shared by the operators. A float is inf or NaN when its exponent
+ * field is all ones; adding one to that field then carries into bit 31. Only and/add/or,
+ * so these loops vectorize with the baseline flags. Bit 31 of the result: found one. */
+SK_INLINE uint32_t sk_nonfinite_bits(const float *row, int64_t n) {
+    const uint32_t *u = (const uint32_t *)row;
+    uint32_t a = 0;
+    for (int64_t j = 0; j < n; ++j) a |= (u[j] & 0x7f800000u) + 0x00800000u;
+    return a;
+}
+
+/* The same while copying the row (the operators' X-block copies double as the scan). */
+SK_INLINE uint32_t sk_copy_nonfinite_bits(float *SK_RESTRICT dst, const float *SK_RESTRICT src,
+                                          int64_t n) {
+    const uint32_t *u = (const uint32_t *)src;
+    uint32_t a = 0;
+    for (int64_t j = 0; j < n; ++j) {
+        dst[j] = src[j];
+        a |= (u[j] & 0x7f800000u) + 0x00800000u;
+    }
+    return a;
+}
+
+SK_INLINE int sk_has_nonfinite(const float *x, int64_t rows, int64_t n, int64_t ldx) {
+    uint32_t a = 0;
+    for (int64_t k = 0; k < rows; ++k) a |= sk_nonfinite_bits(x + k * ldx, n);
+    return (a & 0x80000000u) != 0;
+}
+
+/* bad[k] = x[k, j] is inf or NaN, for k < rows; returns how many are. */
+SK_INLINE int64_t sk_mark_nonfinite_column(const float *x, int64_t rows, int64_t ldx, int64_t j,
+                                           unsigned char *bad) {
+    int64_t nbad = 0;
+    for (int64_t k = 0; k < rows; ++k) {
+        bad[k] = (sk_nonfinite_bits(x + k * ldx + j, 1) & 0x80000000u) != 0;
+        nbad += bad[k];
+    }
+    return nbad;
+}
+
 #endif /* SK_INTERNAL_H */

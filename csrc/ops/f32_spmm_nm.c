@@ -59,7 +59,7 @@ static int64_t buf_ld(int64_t cn) {
 
 static void run_thread(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T,
                        const float *x, int64_t n, int64_t ldx, const float *bias, float *y,
-                       int64_t ldy, float *buf) {
+                       int64_t ldy, float *buf, uint32_t *nonfinite) {
     const int64_t blocks = (w->rows + 3) / 4;
     const int64_t r0 = blocks * t / T * 4;
     int64_t r1 = blocks * (t + 1) / T * 4;
@@ -68,15 +68,18 @@ static void run_thread(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int
         if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
         return;
     }
+    uint32_t bits = 0;   /* X is scanned for inf/NaN while it is copied */
     for (int64_t c0 = 0; c0 < n; c0 += SK_NM_NC) {
         const int64_t cn = n - c0 < SK_NM_NC ? n - c0 : SK_NM_NC;
         const int64_t ldb = buf_ld(cn);
         #pragma omp for schedule(static)
         for (int64_t k = 0; k < w->cols; ++k)
-            memcpy(buf + k * ldb, x + k * ldx + c0, (size_t)cn * sizeof(float));
+            bits |= sk_copy_nonfinite_bits(buf + k * ldb, x + k * ldx + c0, cn);
         if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
         #pragma omp barrier
     }
+    #pragma omp atomic update
+    *nonfinite |= bits;
 }
 
 /* Small n: the batch-1 kernel's permutes run once per column on X transposed, sharing
@@ -99,15 +102,6 @@ static void run_rows(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T
     if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
 }
 
-static int has_nonfinite(const float *x, int64_t rows, int64_t n, int64_t ldx) {
-    uint32_t any = 0;
-    for (int64_t k = 0; k < rows; ++k) {
-        const uint32_t *row = (const uint32_t *)(x + k * ldx);
-        for (int64_t j = 0; j < n; ++j) any |= ((row[j] & 0x7f800000u) == 0x7f800000u);
-    }
-    return any != 0;
-}
-
 /* y[r, j] becomes NaN when row r of W has no stored slot at some k with x[k, j]
  * non-finite (dense BLAS multiplies that zero by inf/NaN). Rare path. */
 static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
@@ -117,13 +111,7 @@ static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, in
     const union { uint32_t u; float f; } qnan = {0x7fc00000u};
     const int64_t slots = sk_nm_groups(w) * w->n;
     for (int64_t j = 0; j < n; ++j) {
-        int64_t nbad = 0;
-        for (int64_t k = 0; k < w->cols; ++k) {
-            uint32_t bits;
-            memcpy(&bits, x + k * ldx + j, sizeof bits);
-            bad[k] = (bits & 0x7f800000u) == 0x7f800000u;
-            nbad += bad[k];
-        }
+        const int64_t nbad = sk_mark_nonfinite_column(x, w->cols, ldx, j, bad);
         if (nbad == 0) continue;
         for (int64_t r = 0; r < w->rows; ++r) {
             const uint8_t *meta = w->meta + r * w->meta_stride;
@@ -179,7 +167,7 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
             run_rows(xuk, w, 0, 1, xt, n, ldxt, bias, y, ldy);
         }
         free(xt);
-        if (has_nonfinite(x, w->cols, n, ldx)) return propagate_nonfinite(w, x, n, ldx, y, ldy);
+        if (sk_has_nonfinite(x, w->cols, n, ldx)) return propagate_nonfinite(w, x, n, ldx, y, ldy);
         return SK_OK;
     }
     /* Batch 1 reads x in 32-float windows: from a numpy array that starts 16 bytes into
@@ -197,6 +185,7 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
         ldk = 1;
     }
     float *buf = NULL;
+    uint32_t nonfinite = 0;
     if (n > 1 && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS &&
         (n > SK_NM_NC || w->cols * n >= SK_NM_MIN_COPY)) {
         const int64_t ld = buf_ld(n < SK_NM_NC ? n : SK_NM_NC);
@@ -206,15 +195,17 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
 #if defined(_OPENMP)
     if (nt > 1) {
         #pragma omp parallel num_threads(nt)
-        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), xk, n, ldk, bias, y, ldy, buf);
+        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), xk, n, ldk, bias, y, ldy, buf,
+                   &nonfinite);
     } else
 #endif
     {
-        run_thread(uk, w, 0, 1, xk, n, ldk, bias, y, ldy, buf);
+        run_thread(uk, w, 0, 1, xk, n, ldk, bias, y, ldy, buf, &nonfinite);
     }
+    const int copied = buf != NULL;
     free(buf);
     free(xa);
-    if (w->cols > 0 && has_nonfinite(x, w->cols, n, ldx))
+    if (w->cols > 0 && (copied ? (nonfinite & 0x80000000u) != 0 : sk_has_nonfinite(x, w->cols, n, ldx)))
         return propagate_nonfinite(w, x, n, ldx, y, ldy);
     return SK_OK;
 }

@@ -43,27 +43,6 @@ static int64_t split_rows(const int64_t *row_ptr, int64_t rows, int64_t target) 
     return lo;
 }
 
-/* A float is inf or NaN when its exponent field is all ones; adding one to that field
- * then carries into the sign bit. Only and/add/or, so it vectorizes on plain SSE2.
- * Returns the OR of those sums over the row: bit 31 set when the row has inf or NaN. */
-static inline uint32_t nonfinite_bits(const float *row, int64_t n) {
-    const uint32_t *u = (const uint32_t *)row;
-    uint32_t a = 0;
-    for (int64_t j = 0; j < n; ++j) a |= (u[j] & 0x7f800000u) + 0x00800000u;
-    return a;
-}
-
-/* Copies a row and reports (as nonfinite_bits does) whether it holds inf or NaN. */
-static inline uint32_t copy_row_bits(float *SK_RESTRICT dst, const float *SK_RESTRICT src, int64_t n) {
-    const uint32_t *u = (const uint32_t *)src;
-    uint32_t a = 0;
-    for (int64_t j = 0; j < n; ++j) {
-        dst[j] = src[j];
-        a |= (u[j] & 0x7f800000u) + 0x00800000u;
-    }
-    return a;
-}
-
 /* The work of thread t of T (also called outside any parallel region with t=0, T=1:
  * the orphaned omp directives then bind to a team of one). */
 static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w, int t, int T,
@@ -83,7 +62,7 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
         const int64_t ldb = (cn + 15) / 16 * 16;   /* rows start on cache lines */
         #pragma omp for schedule(static)
         for (int64_t k = 0; k < w->cols; ++k)
-            bits |= copy_row_bits(buf + k * ldb, x + k * ldx + c0, cn);
+            bits |= sk_copy_nonfinite_bits(buf + k * ldb, x + k * ldx + c0, cn);
         if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
         #pragma omp barrier
     }
@@ -108,13 +87,7 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const float *x, int64_t n, i
     if (!bad) return SK_ERR_NOMEM;
     const union { uint32_t u; float f; } qnan = {0x7fc00000u};
     for (int64_t j = 0; j < n; ++j) {
-        int64_t nbad = 0;
-        for (int64_t k = 0; k < w->cols; ++k) {
-            uint32_t bits;
-            memcpy(&bits, x + k * ldx + j, sizeof bits);
-            bad[k] = (bits & 0x7f800000u) == 0x7f800000u;
-            nbad += bad[k];
-        }
+        const int64_t nbad = sk_mark_nonfinite_column(x, w->cols, ldx, j, bad);
         if (nbad == 0) continue;
         for (int64_t m = 0; m < w->rows; ++m) {
             int64_t covered = 0;
@@ -165,7 +138,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
         run_thread(uk, w, 0, 1, x, n, ldx, bias, y, ldy, buf, &nonfinite);
     }
     if (!buf)
-        for (int64_t k = 0; k < w->cols; ++k) nonfinite |= nonfinite_bits(x + k * ldx, n);
+        for (int64_t k = 0; k < w->cols; ++k) nonfinite |= sk_nonfinite_bits(x + k * ldx, n);
     sk_aligned_free(buf);
     if (nonfinite & 0x80000000u)
         return propagate_nonfinite(w, x, n, ldx, y, ldy);
