@@ -126,7 +126,9 @@ class UnstructuredMatrix(PackedMatrix):
     format = "unstructured"
     format_help = "'unstructured'"
     _kernel = "spmm_unstructured"
-    __slots__ = ("_row_ptr", "_col_idx", "_values", "_c")
+    # _c: the C library's view of the arrays; _panels: the panel layout it builds for
+    # batch > 1 on dense-ish rows (derived data, built lazily by the C backend)
+    __slots__ = ("_row_ptr", "_col_idx", "_values", "_c", "_panels")
 
     # read-only: the C handle cached in _c points into these very arrays
     row_ptr = property(lambda self: self._row_ptr, doc="int64[M + 1] row offsets")
@@ -138,6 +140,7 @@ class UnstructuredMatrix(PackedMatrix):
         self._shape, self._row_ptr, self._col_idx, self._values = _validate_csr(
             shape, row_ptr, col_idx, values)
         self._c = None
+        self._panels = None
 
     @classmethod
     def _trusted(cls, shape, row_ptr, col_idx, values):
@@ -146,6 +149,7 @@ class UnstructuredMatrix(PackedMatrix):
         obj._row_ptr, obj._col_idx, obj._values = (_readonly(row_ptr), _readonly(col_idx),
                                                    _readonly(values))
         obj._c = None
+        obj._panels = None
         return obj
 
     @classmethod

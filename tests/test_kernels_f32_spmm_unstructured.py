@@ -219,3 +219,44 @@ def test_no_reads_past_arrays_guard_pages(tmp_path):
     assert proc.returncode == 0, (f"guard-page run failed (rc={proc.returncode}) at case {last}\n"
                                   f"{proc.stderr[-3000:]}")
     assert last == ["GUARD-OK"]
+
+
+# -- the panel layout (AVX-512, batch >= 64, rows with >= 24 nonzeros per 128 columns) ------
+
+@pytest.mark.parametrize("m,k,n,pattern", [
+    (37, 700, 64, "random"), (40, 300, 65, "empty_rows"), (9, 1000, 130, "rowlen"),
+    (64, 257, 200, "random"), (4, 256, 64, "dense"), (23, 900, 96, "empty_cols")],
+    ids=["37x700-n64", "40x300-n65-empty-rows", "9x1000-n130-rowlen", "64x257-n200",
+         "4x256-dense", "23x900-n96-empty-cols"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_panel_layout(rng, m, k, n, pattern, threads):
+    """Dense-ish rows at batch >= 64 run from the panel layout the C backend builds on
+    first use: results match the reference, incl. bias, inf/NaN, and equal across threads."""
+    from conftest import c_backend_or_none
+    from reference import assert_linear, assert_matmul
+
+    c = c_backend_or_none()
+    if c is None or "avx512" not in c.isas():
+        pytest.skip("the panel layout is an AVX-512 kernel path")
+    sk.set_backend("c")
+    sk.set_isa("avx512")
+    sk.set_num_threads(threads)
+    try:
+        W = make_weights(rng, m, k, density=0.4, pattern=pattern)
+        Wp = sk.pack(W)
+        X = make_x(rng, k, n)
+        b = make_x(rng, m)
+        assert_matmul(sk.matmul(Wp, X), W, X, "panel matmul")
+        pay = c._panels_pay(Wp)
+        assert (Wp._panels is not None) == pay or pattern in ("rowlen",)
+        y = sk.linear(X.T.copy(), Wp, b)
+        assert_linear(y, X.T.copy(), W, b, "panel linear")
+        X2 = X.copy()
+        X2[min(5, k - 1), 3] = np.inf
+        X2[k // 2, n - 1] = np.nan
+        assert_matmul(sk.matmul(Wp, X2), W, X2, "panel matmul inf/nan")
+        sk.set_num_threads(3 - threads)
+        np.testing.assert_array_equal(sk.matmul(Wp, X), sk.matmul(Wp, X))
+    finally:
+        sk.set_num_threads(1)
+        sk.set_isa(c.isas()[-1])

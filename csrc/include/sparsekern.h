@@ -55,6 +55,15 @@ typedef struct {
     const int64_t *row_ptr;
     const void *col_idx;
     const float *values;
+    /* Optional, NULL when absent: the same entries in panel order, built by
+     * sk_f32_unstructured_panels_build for batch > 1 on dense-ish rows. For each quad of
+     * rows q < rows/4 and panel p of SK_PANEL_K = 128 columns, entries
+     * [panel_off[q*P+p], panel_off[q*P+p+1]) hold len steps of 4 interleaved entries (one
+     * per row of the quad), each a value and a column within the panel (255: padding,
+     * value 0); P = ceil(cols / 128). */
+    const int64_t *panel_off;
+    const float *panel_val;
+    const uint8_t *panel_col;
 } sk_csr_f32;
 
 /* Y[rows, n] = W @ X[cols, n] (+ bias[rows], broadcast along n).
@@ -64,6 +73,12 @@ typedef struct {
  * Runs on the selected ISA with the configured number of threads. */
 int sk_f32_spmm_unstructured(const sk_csr_f32 *w, const float *x, int64_t n, int64_t ldx,
                              const float *bias, float *y, int64_t ldy);
+
+/* The panel layout: entries needed (padded) and the build into caller-owned arrays of
+ * quads*P + 1 offsets and that many values and columns. SK_ERR_INVALID_ARG when rows < 4. */
+int64_t sk_f32_unstructured_panels_size(const sk_csr_f32 *w);
+int sk_f32_unstructured_panels_build(const sk_csr_f32 *w, int64_t *panel_off, float *panel_val,
+                                     uint8_t *panel_col);
 
 /* The same with an explicit ISA variant (for tests and benchmarks). */
 int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, int64_t n,

@@ -100,6 +100,64 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const float *x, int64_t n, i
     return SK_OK;
 }
 
+/* ---- the panel layout (see sparsekern.h) */
+
+#define SK_PANEL_K 128
+
+static int64_t panel_count(const sk_csr_f32 *w) { return (w->cols + SK_PANEL_K - 1) / SK_PANEL_K; }
+
+/* Calls visit(q, p, lens[4], starts[4]) for every quad and panel, in layout order. */
+#define SK_FOR_EACH_PANEL_BLOCK(w, BODY)                                                      \
+    do {                                                                                     \
+        const int64_t quads_ = (w)->rows / 4, P_ = panel_count(w);                           \
+        for (int64_t q = 0; q < quads_; ++q) {                                               \
+            int64_t cur[4];                                                                  \
+            for (int r = 0; r < 4; ++r) cur[r] = (w)->row_ptr[4 * q + r];                    \
+            for (int64_t p = 0; p < P_; ++p) {                                               \
+                const int64_t kend = (p + 1) * SK_PANEL_K;                                   \
+                int64_t st[4], len[4], maxlen = 0;                                           \
+                for (int r = 0; r < 4; ++r) {                                                \
+                    const int64_t end = (w)->row_ptr[4 * q + r + 1];                         \
+                    int64_t e = cur[r];                                                      \
+                    while (e < end && sk_col_at((w)->col_idx, (w)->idx_bits, e) < kend) ++e; \
+                    st[r] = cur[r];                                                          \
+                    len[r] = e - cur[r];                                                     \
+                    if (len[r] > maxlen) maxlen = len[r];                                    \
+                    cur[r] = e;                                                              \
+                }                                                                            \
+                BODY                                                                         \
+            }                                                                                \
+        }                                                                                    \
+    } while (0)
+
+int64_t sk_f32_unstructured_panels_size(const sk_csr_f32 *w) {
+    if (!w || w->rows < 4 || w->cols <= 0 || !w->row_ptr) return SK_ERR_INVALID_ARG;
+    int64_t total = 0;
+    SK_FOR_EACH_PANEL_BLOCK(w, { (void)st; (void)len; total += 4 * maxlen; });
+    return total;
+}
+
+int sk_f32_unstructured_panels_build(const sk_csr_f32 *w, int64_t *panel_off, float *panel_val,
+                                     uint8_t *panel_col) {
+    if (!w || w->rows < 4 || w->cols <= 0 || !w->row_ptr || !panel_off) return SK_ERR_INVALID_ARG;
+    int64_t pos = 0, block = 0;
+    panel_off[0] = 0;
+    SK_FOR_EACH_PANEL_BLOCK(w, {
+        for (int64_t s = 0; s < maxlen; ++s)
+            for (int r = 0; r < 4; ++r, ++pos) {
+                if (s < len[r]) {
+                    panel_val[pos] = w->values[st[r] + s];
+                    panel_col[pos] = (uint8_t)(sk_col_at(w->col_idx, w->idx_bits, st[r] + s) - p * SK_PANEL_K);
+                } else {
+                    panel_val[pos] = 0.0f;
+                    panel_col[pos] = 255;
+                }
+            }
+        panel_off[++block] = pos;
+    });
+    return SK_OK;
+}
+
 int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, int64_t n,
                                  int64_t ldx, const float *bias, float *y, int64_t ldy) {
     if (!w || n < 0 || w->rows < 0 || w->cols < 0 || w->nnz < 0) return SK_ERR_INVALID_ARG;

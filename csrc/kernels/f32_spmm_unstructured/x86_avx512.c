@@ -91,6 +91,41 @@ SK_INLINE void quad_tile64(const float *SK_RESTRICT values, const void *col, int
     }
 }
 
+/* Quads [q0, q1) times one 64-column tile from the panel layout (sparsekern.h): panels
+ * outermost, so each panel of X (128 rows x 64 columns = 32 KiB) stays in L1 while every
+ * quad passes over it; Y is reloaded per panel. Padding slots read a zero row. */
+#define SK_PANEL_K 128
+SK_INLINE void panel_quads64(const sk_csr_f32 *w, int64_t q0, int64_t q1, const float *x,
+                             int64_t ldx, const float *bias, float *y, int64_t ldy) {
+    static const float zeros[64] __attribute__((aligned(64))) = {0};
+    const int64_t P = (w->cols + SK_PANEL_K - 1) / SK_PANEL_K;
+    for (int64_t p = 0; p < P; ++p) {
+        const float *xp = x + p * SK_PANEL_K * ldx;
+        for (int64_t q = q0; q < q1; ++q) {
+            const int64_t b0 = w->panel_off[q * P + p], b1 = w->panel_off[q * P + p + 1];
+            __m512 acc[4][4];
+            for (int r = 0; r < 4; ++r) {
+                float *yr = y + (4 * q + r) * ldy;
+                const __m512 b = _mm512_set1_ps(bias ? bias[4 * q + r] : 0.0f);
+                for (int v = 0; v < 4; ++v) acc[r][v] = p == 0 ? b : _mm512_loadu_ps(yr + 16 * v);
+            }
+            for (int64_t e = b0; e < b1; e += 4) {
+                for (int r = 0; r < 4; ++r) {
+                    const unsigned c = w->panel_col[e + r];
+                    const float *xr = c == 255 ? zeros : xp + (int64_t)c * ldx;
+                    const __m512 wv = _mm512_set1_ps(w->panel_val[e + r]);
+                    for (int v = 0; v < 4; ++v)
+                        acc[r][v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(xr + 16 * v), acc[r][v]);
+                }
+            }
+            for (int r = 0; r < 4; ++r) {
+                float *yr = y + (4 * q + r) * ldy;
+                for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yr + 16 * v, acc[r][v]);
+            }
+        }
+    }
+}
+
 /* Row m, columns [j0, n): tiles of 64/32/16 and a masked tail. */
 SK_INLINE void row_cols(const sk_csr_f32 *w, int64_t m, const float *x, int64_t j0, int64_t n,
                         int64_t ldx, const float *bias, float *y, int64_t ldy, int wide) {
@@ -115,7 +150,16 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
     int64_t m = r0;
     /* quads pay on long rows; on short ones (1x1 convolutions with few input channels)
      * their leftover loops cost more than the extra parallelism gains */
-    if (n64 > 0 && w->nnz >= 48 * w->rows) {
+    if (n64 > 0 && w->panel_off) {
+        const int64_t q0 = (r0 + 3) / 4, q1 = r1 / 4 < w->rows / 4 ? r1 / 4 : w->rows / 4;
+        if (q0 < q1) {
+            for (; m < 4 * q0; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
+            for (int64_t j = 0; j < n64; j += 64) panel_quads64(w, q0, q1, x + j, ldx, bias, y + j, ldy);
+            if (n64 < n)
+                for (int64_t r = 4 * q0; r < 4 * q1; ++r) row_cols(w, r, x, n64, n, ldx, bias, y, ldy, wide);
+            m = 4 * q1;
+        }
+    } else if (n64 > 0 && w->nnz >= 48 * w->rows) {
         /* quads start at multiples of 4, and the operator splits rows between threads
          * there too: each row is then summed in the same order whatever the thread count */
         for (; m % 4 != 0 && m < r1; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
