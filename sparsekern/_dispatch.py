@@ -84,6 +84,8 @@ class CBackend:
             _raise_status(st)
         for a in (off, val, col):
             a.setflags(write=False)
+        if W._panels is not None:            # another thread built it meanwhile: keep theirs
+            return                           # (a kernel may be reading it right now)
         W._panels = (off, val, col)          # keeps the arrays alive as long as the handle
         h.panel_off = self._cast("int64_t *", off.ctypes.data)
         h.panel_val = self._cast("float *", val.ctypes.data)
