@@ -49,23 +49,7 @@ static int has_nonfinite_any(int isa, const float *x, int64_t count) {
     if (isa == SK_ISA_AVX512) return sk_f32_conv2d_nonfinite_avx512(x, count);
 #endif
     (void)isa;
-    uint32_t any = 0;
-    const uint32_t *u = (const uint32_t *)x;
-    for (int64_t i = 0; i < count; ++i) any |= ((u[i] & 0x7f800000u) == 0x7f800000u);
-    return any != 0;
-}
-
-static int has_nonfinite(const float *x, int64_t count) {
-    uint32_t any = 0;
-    const uint32_t *u = (const uint32_t *)x;
-    for (int64_t i = 0; i < count; ++i) any |= ((u[i] & 0x7f800000u) == 0x7f800000u);
-    return any != 0;
-}
-
-static int is_bad(const float *p) {
-    uint32_t bits;
-    memcpy(&bits, p, sizeof bits);
-    return (bits & 0x7f800000u) == 0x7f800000u;
+    return sk_has_nonfinite(x, 1, count, count);
 }
 
 /* Dense convolution computes 0 * inf = NaN for every zero weight whose input is
@@ -82,13 +66,13 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, con
     if (!cand) return SK_ERR_NOMEM;
     for (int64_t b = 0; b < g->batch; ++b) {
         const float *xb = x + b * g->c_in * plane;
-        if (!has_nonfinite(xb, g->c_in * plane)) continue;
+        if (!sk_has_nonfinite(xb, 1, g->c_in * plane, g->c_in * plane)) continue;
         memset(cand, 0, (size_t)(g->groups * out_plane));
         for (int64_t ci = 0; ci < g->c_in; ++ci) {
             unsigned char *cg_mark = cand + (ci / cg) * out_plane;
             for (int64_t iy = 0; iy < g->h; ++iy)
                 for (int64_t ix = 0; ix < g->w; ++ix) {
-                    if (!is_bad(xb + ci * plane + iy * g->w + ix)) continue;
+                    if (!sk_is_nonfinite(xb + ci * plane + iy * g->w + ix)) continue;
                     for (int64_t ky = 0; ky < g->kh; ++ky) {
                         const int64_t t = iy + g->pad_h - ky * g->dil_h;
                         if (t < 0 || t % g->stride_h || t / g->stride_h >= g->h_out) continue;
@@ -115,7 +99,7 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, con
                             if (iy < 0 || iy >= g->h) continue;
                             for (int64_t kx = 0; kx < g->kw; ++kx) {
                                 const int64_t ix = x0 + kx * g->dil_w;
-                                if (ix >= 0 && ix < g->w) total += is_bad(xg + ci * plane + iy * g->w + ix);
+                                if (ix >= 0 && ix < g->w) total += sk_is_nonfinite(xg + ci * plane + iy * g->w + ix);
                             }
                         }
                     if (total == 0) continue;
@@ -124,7 +108,7 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, con
                         const int64_t ci = c / (g->kh * g->kw), ky = (c / g->kw) % g->kh, kx = c % g->kw;
                         const int64_t iy = y0 + ky * g->dil_h, ix = x0 + kx * g->dil_w;
                         if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
-                            covered += is_bad(xg + ci * plane + iy * g->w + ix);
+                            covered += sk_is_nonfinite(xg + ci * plane + iy * g->w + ix);
                     }
                     if (covered < total) yc[oy * g->w_out + ox] = qnan.f;
                 }
