@@ -5,7 +5,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-_JIT = dict(cache=True, nogil=True)
+from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -55,13 +55,6 @@ def _conv(row_ptr, col_idx, values, x, g, bias, has_bias, y):
                         acc[ox] += v * xr[ox * sw + x0]
             y[b, co, oy, :] = acc
 
-
-@nb.njit(**_JIT)
-def _has_nonfinite(x):
-    for v in x.ravel():
-        if not np.isfinite(v):
-            return True
-    return False
 
 
 @nb.njit(**_JIT)

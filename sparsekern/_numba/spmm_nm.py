@@ -4,14 +4,24 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-_JIT = dict(cache=True, nogil=True)
+from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite
+
+
+@nb.njit(inline="always", **_JIT)
+def _slot_col(mrow, s, n_keep, m_group, pos_bits):
+    """Column of slot s of a row whose positions are the bit stream ``mrow``."""
+    bit = s * pos_bits
+    byte = bit >> 3
+    word = np.int64(mrow[byte])
+    if byte + 1 < mrow.shape[0]:
+        word |= np.int64(mrow[byte + 1]) << 8
+    return (s // n_keep) * m_group + ((word >> (bit & 7)) & ((1 << pos_bits) - 1))
 
 
 @nb.njit(parallel=True, **_JIT)
 def _spmm_rows(values, meta, k_cols, n_keep, m_group, pos_bits, x, bias, has_bias, y):
     rows, slots = values.shape
     n = x.shape[1]
-    pmask = (1 << pos_bits) - 1
     for r in nb.prange(rows):
         yrow = y[r]
         b = bias[r] if has_bias else np.float32(0.0)
@@ -20,13 +30,7 @@ def _spmm_rows(values, meta, k_cols, n_keep, m_group, pos_bits, x, bias, has_bia
         mrow = meta[r]
         vrow = values[r]
         for s in range(slots):
-            bit = s * pos_bits
-            byte = bit >> 3
-            word = np.int64(mrow[byte])
-            if byte + 1 < mrow.shape[0]:
-                word |= np.int64(mrow[byte + 1]) << 8
-            pos = (word >> (bit & 7)) & pmask
-            col = (s // n_keep) * m_group + pos
+            col = _slot_col(mrow, s, n_keep, m_group, pos_bits)
             if col >= k_cols:
                 continue
             v = vrow[s]
@@ -36,18 +40,9 @@ def _spmm_rows(values, meta, k_cols, n_keep, m_group, pos_bits, x, bias, has_bia
 
 
 @nb.njit(**_JIT)
-def _has_nonfinite(x):
-    for v in x.ravel():
-        if not np.isfinite(v):
-            return True
-    return False
-
-
-@nb.njit(**_JIT)
 def _propagate_nonfinite(meta, slots, k_cols, n_keep, m_group, pos_bits, x, y):
     # a zero of W (a position no slot stores) times inf/NaN is NaN in dense BLAS
     n = x.shape[1]
-    pmask = (1 << pos_bits) - 1
     bad = np.zeros(k_cols, np.bool_)
     for j in range(n):
         nbad = 0
@@ -60,12 +55,7 @@ def _propagate_nonfinite(meta, slots, k_cols, n_keep, m_group, pos_bits, x, y):
             mrow = meta[r]
             covered = 0
             for s in range(slots):
-                bit = s * pos_bits
-                byte = bit >> 3
-                word = np.int64(mrow[byte])
-                if byte + 1 < mrow.shape[0]:
-                    word |= np.int64(mrow[byte + 1]) << 8
-                col = (s // n_keep) * m_group + ((word >> (bit & 7)) & pmask)
+                col = _slot_col(mrow, s, n_keep, m_group, pos_bits)
                 if col < k_cols:
                     covered += bad[col]
             if covered < nbad:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-_JIT = dict(cache=True, nogil=True)
+from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -32,13 +32,6 @@ def _spmv_rows(row_ptr, col_idx, values, x, bias, has_bias, y):
             acc += values[p] * x[col_idx[p], 0]
         y[m, 0] = acc + (bias[m] if has_bias else np.float32(0.0))
 
-
-@nb.njit(**_JIT)
-def _has_nonfinite(x):
-    for v in x.ravel():
-        if not np.isfinite(v):
-            return True
-    return False
 
 
 @nb.njit(**_JIT)
