@@ -110,7 +110,7 @@ def test_nm_status_codes(rng):
 
 
 GUARD_SCRIPT = textwrap.dedent(r"""
-    import ctypes, mmap, sys
+    import sys
     import numpy as np
     sys.path.insert(0, sys.argv[1])
     import sparsekern as sk
@@ -119,27 +119,7 @@ GUARD_SCRIPT = textwrap.dedent(r"""
     from reference import assert_matmul
     from test_kernels_f32_spmm_nm import nm_struct, spmm_nm
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    PAGE = mmap.PAGESIZE
-    keep = []
-
-    def guarded(a, at_end):
-        a = np.ascontiguousarray(a)
-        nb = a.nbytes
-        pages = (nb + PAGE - 1) // PAGE + 2
-        mm = mmap.mmap(-1, pages * PAGE)
-        base = ctypes.addressof(ctypes.c_char.from_buffer(mm))
-        for off in (0, (pages - 1) * PAGE):
-            assert libc.mprotect(base + off, PAGE, 0) == 0
-        start = base + (pages - 1) * PAGE - nb if at_end else base + PAGE
-        raw = (ctypes.c_char * max(nb, 1)).from_address(start)
-        out = np.frombuffer(raw, dtype=a.dtype, count=a.size).reshape(a.shape) if nb else \
-            np.frombuffer(raw, dtype=np.uint8, count=0).view(a.dtype).reshape(a.shape)
-        if nb:
-            out[...] = a
-        keep.append((mm, raw))
-        return out
+    from _guard import guarded
 
     c = c_backend()
     rng = np.random.default_rng(4321)
