@@ -9,6 +9,9 @@ module behind ``sparsekern bench``, so both time the same things the same way.
 """
 from __future__ import annotations
 
+import itertools
+import operator
+
 import numpy as np
 import pytest
 
@@ -49,3 +52,25 @@ def rng():
 def matrices():
     """``matrices(m, k, density)`` -> sparsekern.bench.MatrixSet; keeps only the last one."""
     return skb.MatrixCache(seed=42, size=1)
+
+
+def time_matmul(benchmark, ops, X, *, cold: bool, nnz: int, shape, configure) -> None:
+    """Time ``W @ X`` with W rotating through ``ops`` when ``cold`` (else ops[0]), inside
+    the ``configure`` context (backend/ISA/threads), and record the GFLOPS counters."""
+    m, k = shape
+    n = X.shape[1]
+    with configure:
+        for W in ops:  # warm-up outside timing: numba compilation, first touch
+            W @ X
+        if cold:
+            rotation = itertools.cycle(ops)
+            benchmark.pedantic(operator.matmul, setup=lambda: ((next(rotation), X), {}),
+                               rounds=max(30, 3 * len(ops)), warmup_rounds=len(ops))
+        else:
+            benchmark(operator.matmul, ops[0], X)
+    if benchmark.stats is not None:
+        t = benchmark.stats.stats.median
+        benchmark.extra_info["GFLOPS"] = 2 * nnz * n / t / 1e9
+        benchmark.extra_info["GFLOPS_dense_equiv"] = 2 * m * k * n / t / 1e9
+        if n == 1:  # bytes of W this implementation reads (packed, CSR or dense) per second
+            benchmark.extra_info["GBps_weights"] = skb.nbytes_of(ops[0]) / t / 1e9

@@ -10,13 +10,11 @@ Batch-1 cases rotate through sets of matrices larger than twice the last-level c
 from ``sparsekern.bench`` (``sparsekern bench`` times the same cases)."""
 from __future__ import annotations
 
-import itertools
-import operator
-
 import pytest
 
 import sparsekern as sk
 from sparsekern import bench as skb
+from conftest import time_matmul
 
 PATTERNS = ("2:4", "1:4", "1:8", "4:16")
 BATCHES = (1, 8, 64, 256)
@@ -54,21 +52,8 @@ def _run(benchmark, matrices, threads, impl, m, k, n, pattern, cold=False):
         impl=impl, backend=backend or impl, isa=isa or None, pattern=pattern, shape=f"{m}x{k}",
         n=n, nnz=P.nnz, cold=cold, operands=len(ops), threads=threads if impl != "scipy" else 1,
         flops_useful=2 * P.nnz * n, flops_dense_equiv=2 * m * k * n)
-    with skb.configured(backend or None, isa or None, threads if sk_form else None):
-        for W in ops:  # warm-up outside timing: numba compilation, first touch
-            W @ X
-        if cold:
-            rotation = itertools.cycle(ops)
-            benchmark.pedantic(operator.matmul, setup=lambda: ((next(rotation), X), {}),
-                               rounds=max(30, 3 * len(ops)), warmup_rounds=len(ops))
-        else:
-            benchmark(operator.matmul, ops[0], X)
-    if benchmark.stats is not None:
-        t = benchmark.stats.stats.median
-        benchmark.extra_info["GFLOPS"] = 2 * P.nnz * n / t / 1e9
-        benchmark.extra_info["GFLOPS_dense_equiv"] = 2 * m * k * n / t / 1e9
-        if n == 1:
-            benchmark.extra_info["GBps_weights"] = skb.nbytes_of(ops[0]) / t / 1e9
+    time_matmul(benchmark, ops, X, cold=cold, nnz=P.nnz, shape=(m, k),
+                configure=skb.configured(backend or None, isa or None, threads if sk_form else None))
 
 
 CASES = [(p, n, i) for p in PATTERNS for n in BATCHES for i in IMPLS

@@ -10,13 +10,11 @@ extra_info holds the counters: nnz, useful FLOPs 2·nnz·N, dense-equivalent FLO
 """
 from __future__ import annotations
 
-import itertools
-import operator
-
 import pytest
 
 import sparsekern as sk
 from sparsekern import bench as skb
+from conftest import time_matmul
 
 DENSITIES = (0.05, 0.1, 0.3)
 BATCHES = (1, 8, 64, 256)
@@ -49,21 +47,8 @@ def _run(benchmark, matrices, threads, impl, m, k, n, density, cold=False):
         density=density, nnz=P.nnz, cold=cold, operands=len(ops),
         threads=threads if impl != "scipy" else 1,
         flops_useful=2 * P.nnz * n, flops_dense_equiv=2 * m * k * n)
-    with skb.configured(backend or None, isa or None, threads if form == "packed" else None):
-        for W in ops:  # warm-up outside timing: numba compilation, first touch
-            W @ X
-        if cold:
-            rotation = itertools.cycle(ops)
-            benchmark.pedantic(operator.matmul, setup=lambda: ((next(rotation), X), {}),
-                               rounds=max(30, 3 * len(ops)), warmup_rounds=len(ops))
-        else:
-            benchmark(operator.matmul, ops[0], X)
-    if benchmark.stats is not None:
-        t = benchmark.stats.stats.median
-        benchmark.extra_info["GFLOPS"] = 2 * P.nnz * n / t / 1e9
-        benchmark.extra_info["GFLOPS_dense_equiv"] = 2 * m * k * n / t / 1e9
-        if n == 1:  # bytes of W this implementation reads (packed, CSR or dense) per second
-            benchmark.extra_info["GBps_weights"] = skb.nbytes_of(ops[0]) / t / 1e9
+    time_matmul(benchmark, ops, X, cold=cold, nnz=P.nnz, shape=(m, k),
+                configure=skb.configured(backend or None, isa or None, threads if form == "packed" else None))
 
 
 CASES_4096 = [(d, n, i) for d in DENSITIES for n in BATCHES for i in IMPLS]
