@@ -3,6 +3,7 @@
 #define SK_INTERNAL_H
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -104,6 +105,22 @@ SK_INLINE int64_t sk_mark_nonfinite_column(const float *x, int64_t rows, int64_t
         nbad += bad[k];
     }
     return nbad;
+}
+
+/* Copies X[:, c0:c0+cn] to buf (rows ldb floats apart), split across the OpenMP team
+ * when called inside a parallel region; returns this thread's nonfinite bits. */
+SK_INLINE uint32_t sk_copy_x_block(float *buf, int64_t ldb, const float *x, int64_t ldx,
+                                   int64_t rows, int64_t c0, int64_t cn) {
+    uint32_t bits = 0;
+    #pragma omp for schedule(static)
+    for (int64_t k = 0; k < rows; ++k) bits |= sk_copy_nonfinite_bits(buf + k * ldb, x + k * ldx + c0, cn);
+    return bits;
+}
+
+/* 64-byte aligned memory for the operators' scratch buffers; release with free(). */
+SK_INLINE void *sk_aligned_alloc(size_t bytes) {
+    void *p = NULL;
+    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
 }
 
 #endif /* SK_INTERNAL_H */

@@ -72,9 +72,7 @@ static void run_thread(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int
     for (int64_t c0 = 0; c0 < n; c0 += SK_NM_NC) {
         const int64_t cn = n - c0 < SK_NM_NC ? n - c0 : SK_NM_NC;
         const int64_t ldb = buf_ld(cn);
-        #pragma omp for schedule(static)
-        for (int64_t k = 0; k < w->cols; ++k)
-            bits |= sk_copy_nonfinite_bits(buf + k * ldb, x + k * ldx + c0, cn);
+        bits |= sk_copy_x_block(buf, ldb, x, ldx, w->cols, c0, cn);
         if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
         #pragma omp barrier
     }
@@ -153,7 +151,7 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     sk_f32_spmm_nm_ukernel xuk = xt_ukernel_for(isa);
     if (xuk && n >= 2 && n <= SK_NM_XT_MAX_N && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS) {
         const int64_t ldxt = (w->cols + 15) & ~(int64_t)15;
-        float *xt = (float *)aligned_alloc(64, (size_t)(n * ldxt) * sizeof(float));
+        float *xt = (float *)sk_aligned_alloc((size_t)(n * ldxt) * sizeof(float));
         if (!xt) return SK_ERR_NOMEM;
         for (int64_t k = 0; k < w->cols; ++k)
             for (int64_t c = 0; c < n; ++c) xt[c * ldxt + k] = x[k * ldx + c];
@@ -178,7 +176,7 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     float *xa = NULL;
     if (n == 1 && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS &&
         ((uintptr_t)x % 64 != 0 || ldx != 1)) {
-        xa = (float *)aligned_alloc(64, (size_t)((w->cols * 4 + 63) & ~(int64_t)63));
+        xa = (float *)sk_aligned_alloc((size_t)w->cols * sizeof(float));
         if (!xa) return SK_ERR_NOMEM;
         for (int64_t k = 0; k < w->cols; ++k) xa[k] = x[k * ldx];
         xk = xa;
@@ -189,7 +187,7 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     if (n > 1 && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS &&
         (n > SK_NM_NC || w->cols * n >= SK_NM_MIN_COPY)) {
         const int64_t ld = buf_ld(n < SK_NM_NC ? n : SK_NM_NC);
-        buf = (float *)aligned_alloc(64, (size_t)(w->cols * ld * sizeof(float) + 63) & ~(size_t)63);
+        buf = (float *)sk_aligned_alloc((size_t)(w->cols * ld) * sizeof(float));
         if (!buf) return SK_ERR_NOMEM;
     }
 #if defined(_OPENMP)

@@ -60,9 +60,7 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
     for (int64_t c0 = 0; c0 < n; c0 += SK_NC) {
         const int64_t cn = n - c0 < SK_NC ? n - c0 : SK_NC;
         const int64_t ldb = (cn + 15) / 16 * 16;   /* rows start on cache lines */
-        #pragma omp for schedule(static)
-        for (int64_t k = 0; k < w->cols; ++k)
-            bits |= sk_copy_nonfinite_bits(buf + k * ldb, x + k * ldx + c0, cn);
+        bits |= sk_copy_x_block(buf, ldb, x, ldx, w->cols, c0, cn);
         if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
         #pragma omp barrier
     }
@@ -70,12 +68,6 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
     *nonfinite |= bits;
 }
 
-static void *sk_aligned_alloc(size_t bytes) {
-    void *p = NULL;
-    return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
-}
-
-static void sk_aligned_free(void *p) { free(p); }
 
 
 /* Dense BLAS computes 0 * inf = NaN and 0 * NaN = NaN for every zero of W; a sparse
@@ -197,7 +189,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     }
     if (!buf)
         for (int64_t k = 0; k < w->cols; ++k) nonfinite |= sk_nonfinite_bits(x + k * ldx, n);
-    sk_aligned_free(buf);
+    free(buf);
     if (nonfinite & 0x80000000u)
         return propagate_nonfinite(w, x, n, ldx, y, ldy);
     return SK_OK;
