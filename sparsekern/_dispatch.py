@@ -93,13 +93,16 @@ class CBackend:
 
     def spmm_unstructured(self, W, X: np.ndarray, bias, out: np.ndarray) -> None:
         """out[M, N] = W @ X[K, N] (+ bias); X, bias, out float32 C-contiguous."""
+        if X.shape[1] >= 64 and W._panels is None and self._panels_pay(W):
+            self._build_panels(W)
+        self._spmm(self._fn, W._c or self._handle(W), X, bias, out)
+
+    def _spmm(self, fn, h, X, bias, out) -> None:
+        """fn(h, X, n, ldx, bias, out, ldy) over C-contiguous float32 X[K, n], out[M, n]."""
         buf = self._buf
         n = X.shape[1]
-        if n >= 64 and W._panels is None and self._panels_pay(W):
-            self._build_panels(W)
-        st = self._fn(W._c or self._handle(W), buf("float[]", X), n, n,
-                      buf("float[]", bias) if bias is not None else self.ffi.NULL,
-                      buf("float[]", out), n)
+        st = fn(h, buf("float[]", X), n, n,
+                buf("float[]", bias) if bias is not None else self.ffi.NULL, buf("float[]", out), n)
         if st:
             _raise_status(st)
 
@@ -118,13 +121,7 @@ class CBackend:
 
     def spmm_nm(self, W, X: np.ndarray, bias, out: np.ndarray) -> None:
         """out[M, N] = W @ X[K, N] (+ bias) for an NMMatrix W."""
-        buf = self._buf
-        n = X.shape[1]
-        st = self.lib.sk_f32_spmm_nm(W._c or self._nm_handle(W), buf("float[]", X), n, n,
-                                     buf("float[]", bias) if bias is not None else self.ffi.NULL,
-                                     buf("float[]", out), n)
-        if st:
-            _raise_status(st)
+        self._spmm(self.lib.sk_f32_spmm_nm, W._c or self._nm_handle(W), X, bias, out)
 
     # -- activation-sparse kernels (issue 4) go here
     def _act_handle(self, W):

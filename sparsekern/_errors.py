@@ -21,6 +21,16 @@ def as_f32(a, name: str) -> np.ndarray:
     return out if out.flags.aligned else out.copy()
 
 
+def as_bias(bias, m: int, op: str):
+    """None, or ``bias`` as float32 of shape (m,); ValueError naming ``op`` otherwise."""
+    if bias is None:
+        return None
+    b = as_f32(bias, "bias")
+    if b.shape != (m,):
+        raise ValueError(f"{op}: bias must have shape ({m},) (got {b.shape})")
+    return b
+
+
 def check_fraction(value, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number in [0, 1] (got {value!r})")

@@ -46,7 +46,7 @@ import numbers
 import numpy as np
 
 from . import _dispatch
-from ._errors import F32, as_f32
+from ._errors import F32, as_bias, as_f32
 from .formats import PackedMatrix, _as_matrix, _check_shape, _readonly, register_format
 
 __all__ = ["ActMatrix", "DeltaLinear", "linear", "column_norms"]
@@ -248,9 +248,7 @@ class DeltaLinear:
         m, _ = weight.shape
         self.bias = None
         if bias is not None:
-            b = np.array(as_f32(bias, "bias"), dtype=F32, copy=True)
-            if b.shape != (m,):
-                raise ValueError(f"DeltaLinear: bias must have shape ({m},) (got {b.shape})")
+            b = np.array(as_bias(bias, m, "DeltaLinear"), dtype=F32, copy=True)
             b.setflags(write=False)
             self.bias = b
         self.threshold = _check_threshold(threshold)

@@ -42,7 +42,7 @@ import numbers
 import numpy as np
 
 from . import _dispatch
-from ._errors import F32, as_f32
+from ._errors import F32, as_bias, as_f32
 from .formats import PackedMatrix, UnstructuredMatrix, _readonly, _rebuild, register_format
 
 __all__ = ["ConvWeight", "conv2d", "conv_output_size"]
@@ -356,11 +356,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
         raise ValueError(f"conv2d: the kernel ({kh}x{kw}, dilation {dl}) is larger than the "
                          f"padded input ({h + pt + pb}x{w + pl + pr}); output would be "
                          f"{ho}x{wo}")
-    b = None
-    if bias is not None:
-        b = as_f32(bias, "bias")
-        if b.shape != (c_out,):
-            raise ValueError(f"conv2d: bias must have shape ({c_out},) (got {b.shape})")
+    b = as_bias(bias, c_out, "conv2d")
     out = _empty_aligned((bsz, c_out, ho, wo))
     be = _dispatch.current or _dispatch.backend()
     if out.size == 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _dispatch
-from ._errors import F32, as_f32
+from ._errors import F32, as_bias, as_f32
 from .formats import PackedMatrix
 
 __all__ = ["matmul", "linear"]
@@ -73,11 +73,7 @@ def linear(input, weight, bias=None, *, threshold=None, topk=None, select=None) 
     if x.shape[-1] != k:
         raise ValueError(f"linear: weight is {m}x{k} but input has {x.shape[-1]} features "
                          f"(shape {x.shape})")
-    b = None
-    if bias is not None:
-        b = as_f32(bias, "bias")
-        if b.shape != (m,):
-            raise ValueError(f"linear: bias must have shape ({m},) (got {b.shape})")
+    b = as_bias(bias, m, "linear")
     if weight.format == "act" or threshold is not None or topk is not None or select is not None:
         from . import act
 
