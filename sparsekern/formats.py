@@ -206,11 +206,13 @@ class UnstructuredMatrix(PackedMatrix):
         return out
 
     def to_scipy(self):
+        """The same matrix as scipy's usual ``csr_array``: int32 indices where they fit,
+        and its own writeable copies of the arrays."""
         import scipy.sparse as sp
 
-        # copy=True: an ordinary writeable scipy matrix, not one over the read-only arrays
-        return sp.csr_array((self.values, self.col_idx, self.row_ptr), shape=self._shape,
-                            copy=True)
+        idx = np.int32 if max(self.nnz, self._shape[1]) < 2**31 else np.int64
+        return sp.csr_array((self.values.copy(), self.col_idx.astype(idx),
+                             self.row_ptr.astype(idx)), shape=self._shape)
 
     def _arrays(self):
         return {"row_ptr": self.row_ptr, "col_idx": self.col_idx, "values": self.values}
