@@ -43,7 +43,8 @@ import numpy as np
 
 from . import _dispatch
 from ._errors import F32, as_bias, as_f32
-from .formats import PackedMatrix, UnstructuredMatrix, _readonly, _rebuild, register_format
+from .formats import (PackedMatrix, UnstructuredMatrix, _empty_aligned, _readonly, _rebuild,
+                      register_format)
 
 __all__ = ["ConvWeight", "conv2d", "conv_output_size"]
 
@@ -216,16 +217,6 @@ def _check_shape4(shape) -> tuple[int, int, int, int]:
         raise ValueError(f"a conv weight shape must be (C_out, C_in/groups, kh, kw) with "
                          f"kh, kw >= 1 (got {shape!r})")
     return dims
-
-
-def _empty_aligned(shape, align: int = 64) -> np.ndarray:
-    """np.empty(shape, float32) starting on a cache-line boundary: the kernels store whole
-    64-byte vectors per output row, and a split line costs two (numpy's own allocations
-    of large arrays are only 16-byte aligned). The next layer's loads gain as well."""
-    n = int(np.prod(shape, dtype=np.int64))
-    buf = np.empty(n + align // 4, F32)
-    off = (-buf.__array_interface__["data"][0] % align) // 4
-    return buf[off:off + n].reshape(shape)
 
 
 @functools.lru_cache(maxsize=64)

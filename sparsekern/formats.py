@@ -28,24 +28,27 @@ _FILE_VERSION = 1
 _MAX_COLS = 2**31 - 1
 
 
-def _aligned(a: np.ndarray, align: int = 64) -> np.ndarray:
-    """``a`` itself if it starts on a cache line, else a copy that does: the kernels'
-    vector loads then never straddle two lines."""
-    if a.ctypes.data % align == 0:
-        return a
-    buf = np.empty(a.nbytes + align, np.uint8)
-    off = -buf.ctypes.data % align
-    out = buf[off:off + a.nbytes].view(a.dtype).reshape(a.shape)
-    out[...] = a
-    buf.setflags(write=False)   # so that no view of it can be made writeable again
-    return out
+def _empty_aligned(shape, dtype=F32, align: int = 64) -> np.ndarray:
+    """np.empty starting on a cache-line boundary (numpy's large arrays start 16 bytes
+    into one): the kernels' 64-byte vector loads and stores then never split a line."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buf = np.empty(nbytes + align, np.uint8)
+    off = -buf.__array_interface__["data"][0] % align
+    return buf[off:off + nbytes].view(dtype).reshape(shape)
 
 
-def _readonly(a: np.ndarray) -> np.ndarray:
-    # A view of a read-only, cache-line-aligned array: unlike the array itself, the
-    # view cannot be made writeable again with setflags(write=True). The C kernels
-    # trust these arrays.
-    a = _aligned(a)
+def _readonly(a: np.ndarray, dtype=None, copy: bool = False) -> np.ndarray:
+    """A read-only, cache-line-aligned view of ``a`` (converted to ``dtype``), copied
+    when ``copy`` is set, the dtype differs or ``a`` is not aligned. Unlike the array
+    itself, the view cannot be made writeable again with setflags(write=True): the C
+    kernels trust these arrays."""
+    dtype = np.dtype(dtype or a.dtype)
+    if copy or a.dtype != dtype or a.__array_interface__["data"][0] % 64:
+        out = _empty_aligned(a.shape, dtype)
+        out[...] = a
+        out.base.setflags(write=False)   # the buffer too, so no view becomes writeable
+        a = out
     a.setflags(write=False)
     return a.view()
 
@@ -321,10 +324,8 @@ def _validate_csr(shape, row_ptr, col_idx, values):
             raise ValueError(f"col_idx must be strictly increasing within each row "
                              f"(row {row}, entry {bad})")
     # own copies: the stored arrays are made read-only, the caller's never are
-    rp = np.array(rp, dtype=np.int64, copy=True)
-    ci = np.array(ci, dtype=_index_dtype(k), copy=True)
-    vals = np.array(vals, dtype=F32, copy=True)
-    return (m, k), _readonly(rp), _readonly(ci), _readonly(vals)
+    return ((m, k), _readonly(rp, np.int64, copy=True), _readonly(ci, _index_dtype(k), copy=True),
+            _readonly(vals, F32, copy=True))
 
 
 # The format registry. Each class names its format (``format``, or ``_accepts`` for a
