@@ -169,11 +169,11 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     /* Copy X block by block when it is wider than a block, or when its rows are not
      * 64-byte aligned (numpy's large arrays start 16 bytes into a page): every
      * 64-byte load of an unaligned row touches two cache lines, which costs more than
-     * the copy. Batch 1 and narrow X (fewer than 16 columns) are used in place. */
+     * the copy. Batch 1 is used in place (its loads are scalar). */
     float *buf = NULL;
     uint32_t nonfinite = 0;
     const int aligned = ((uintptr_t)x % 64 == 0) && (ldx % 16 == 0);
-    if ((n > SK_NC || (n >= 16 && !aligned)) && w->cols > 0 && w->cols <= SK_MAX_PACK_COLS) {
+    if ((n > SK_NC || (n >= 2 && !aligned)) && w->cols > 0 && w->cols <= SK_MAX_PACK_COLS) {
         buf = (float *)sk_aligned_alloc((size_t)w->cols * SK_NC * sizeof(float));
         if (!buf) return SK_ERR_NOMEM;
     }
