@@ -21,7 +21,7 @@ if str(TESTS_DIR) not in sys.path:  # `import reference`, `import _cases` from t
 import sparsekern as sk  # noqa: E402
 from sparsekern import _dispatch  # noqa: E402
 
-BACKEND_IDS = ("c-scalar", "c-avx2", "c-avx512", "numba")
+BACKEND_IDS = ("c-scalar", "c-avx2", "c-avx512", "c-neon", "numba")
 
 
 def c_backend_or_none():

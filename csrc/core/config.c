@@ -56,8 +56,8 @@ static uint64_t detect_isa_mask(void) {
     (void)avx512f; (void)avx512dq; (void)avx512cd; (void)avx512bw; (void)avx512vl;
 #elif defined(__aarch64__) && defined(SK_HAVE_NEON)
     mask |= 1u << SK_ISA_NEON;                          /* baseline on AArch64 */
-#elif defined(__wasm_simd128__) && defined(SK_HAVE_WASMSIMD)
-    mask |= 1u << SK_ISA_WASMSIMD;
+#elif defined(__wasm__) && defined(SK_HAVE_WASMSIMD)
+    mask |= 1u << SK_ISA_WASMSIMD;                      /* a build-time choice: the module needs SIMD128 to load */
 #endif
     return mask;
 }
@@ -94,7 +94,7 @@ static void init_once_body(void) {
     if (g_threads < 1) g_threads = 1;
 }
 
-#if defined(_WIN32)
+#if defined(_WIN32) || defined(__wasm__)   /* wasm32-wasi: single-threaded, no pthread_once */
 static void sk_init(void) {
     static volatile long done = 0;
     if (!done) { init_once_body(); done = 1; }

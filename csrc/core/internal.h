@@ -34,6 +34,16 @@ void sk_f32_spmm_unstructured_avx2(const sk_csr_f32 *w, int64_t row_begin, int64
                                    const float *x, int64_t n, int64_t ldx,
                                    const float *bias, float *y, int64_t ldy);
 #endif
+#if defined(SK_HAVE_NEON)
+void sk_f32_spmm_unstructured_neon(const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
+                                   const float *x, int64_t n, int64_t ldx,
+                                   const float *bias, float *y, int64_t ldy);
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+void sk_f32_spmm_unstructured_wasmsimd(const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
+                                       const float *x, int64_t n, int64_t ldx,
+                                       const float *bias, float *y, int64_t ldy);
+#endif
 #if defined(SK_HAVE_AVX512)
 void sk_f32_spmm_unstructured_avx512(const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
                                      const float *x, int64_t n, int64_t ldx,

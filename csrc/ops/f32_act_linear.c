@@ -52,6 +52,12 @@ static sk_f32_act_ukernel ukernel_for(int isa) {
 #if defined(SK_HAVE_AVX512)
     case SK_ISA_AVX512: return sk_f32_act_linear_avx512;
 #endif
+#if defined(SK_HAVE_NEON)
+    case SK_ISA_NEON: return sk_f32_act_linear_neon;
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+    case SK_ISA_WASMSIMD: return sk_f32_act_linear_wasmsimd;
+#endif
     default: return NULL;
     }
 }

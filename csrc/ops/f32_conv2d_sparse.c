@@ -27,6 +27,12 @@ static sk_f32_conv2d_sparse_ukernel ukernel_for(int isa) {
 #if defined(SK_HAVE_AVX512)
     case SK_ISA_AVX512: return sk_f32_conv2d_sparse_avx512;
 #endif
+#if defined(SK_HAVE_NEON)
+    case SK_ISA_NEON: return sk_f32_conv2d_sparse_neon;
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+    case SK_ISA_WASMSIMD: return sk_f32_conv2d_sparse_wasmsimd;
+#endif
     default: return NULL;
     }
 }

@@ -31,6 +31,16 @@ void sk_f32_act_linear_avx2(const float *wt, int64_t ldw, const int32_t *idx, co
                             int64_t nact, int64_t n, int64_t len, float *y,
                             int64_t ldy);
 #endif
+#if defined(SK_HAVE_NEON)
+void sk_f32_act_linear_neon(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
+                            int64_t nact, int64_t n, int64_t len, float *y,
+                            int64_t ldy);
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+void sk_f32_act_linear_wasmsimd(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
+                                int64_t nact, int64_t n, int64_t len, float *y,
+                                int64_t ldy);
+#endif
 #if defined(SK_HAVE_AVX512)
 void sk_f32_act_linear_avx512(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
                               int64_t nact, int64_t n, int64_t len, float *y,

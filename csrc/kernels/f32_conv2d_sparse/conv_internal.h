@@ -41,6 +41,20 @@ void sk_f32_conv2d_sparse_avx2(const float *values, const int64_t *row_ptr,
                                int64_t w_out, const float *bias, float *y,
     const uint16_t *masks, int64_t nvec);
 #endif
+#if defined(SK_HAVE_NEON)
+void sk_f32_conv2d_sparse_neon(const float *values, const int64_t *row_ptr,
+                               const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
+                               const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+                               int64_t w_out, const float *bias, float *y,
+    const uint16_t *masks, int64_t nvec);
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+void sk_f32_conv2d_sparse_wasmsimd(const float *values, const int64_t *row_ptr,
+                                   const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
+                                   const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+                                   int64_t w_out, const float *bias, float *y,
+    const uint16_t *masks, int64_t nvec);
+#endif
 #if defined(SK_HAVE_AVX512)
 int sk_f32_conv2d_nonfinite_avx512(const float *x, int64_t n);
 void sk_f32_conv2d_sparse_avx512(const float *values, const int64_t *row_ptr,

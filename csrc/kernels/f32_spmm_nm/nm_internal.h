@@ -18,6 +18,14 @@ void sk_f32_spmm_nm_scalar(const sk_nm_f32 *w, int64_t r0, int64_t r1, const flo
 void sk_f32_spmm_nm_avx2(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
                          int64_t ldx, const float *bias, float *y, int64_t ldy);
 #endif
+#if defined(SK_HAVE_NEON)
+void sk_f32_spmm_nm_neon(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                         int64_t ldx, const float *bias, float *y, int64_t ldy);
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+void sk_f32_spmm_nm_wasmsimd(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                             int64_t ldx, const float *bias, float *y, int64_t ldy);
+#endif
 #if defined(SK_HAVE_AVX512)
 void sk_f32_spmm_nm_avx512(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
                            int64_t ldx, const float *bias, float *y, int64_t ldy);
