@@ -25,9 +25,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 echo "== building for wasm32-wasi (SIMD128) in $BUILD"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/wasm32-wasi.cmake \
+cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/wasm32-wasi.cmake \
       -DSPARSEKERN_BUILD_TESTS=ON >/dev/null
-cmake --build "$BUILD" >/dev/null
+cmake --build "$BUILD" -j 2 >/dev/null
 
 echo "== kernel tests under node $(node --version)"
 node --no-warnings tools/run_wasi.mjs "$BUILD/test_kernels.wasm" "$ROUNDS"
