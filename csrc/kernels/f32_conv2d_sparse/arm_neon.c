@@ -1,0 +1,204 @@
+/* NEON variant of the direct sparse convolution (the plan of x86_avx2.c): two output
+ * rows at a time, each row in the fewest chunks of up to 32 columns (8 q registers per
+ * row, equal chunk widths so that no short chunk pays the per-tap cost for a few
+ * columns), the accumulators held in registers across all the taps of the channel.
+ * Per tap: when both input rows exist and hold all the chunk's columns, whole-vector
+ * loads (4 per ld1); at a padding edge (only the first and the last vector partial) a
+ * window for each of those two: 4 valid consecutive inputs moved into place with one
+ * table lookup and merged under a lane mask; otherwise (top/bottom rows, short rows)
+ * vector by vector. No input outside the tap's valid columns [lo, hi) is read, and a
+ * non-finite weight reaches no lane outside them. The last vector of a row is stored
+ * lane by lane when partial. */
+#include <arm_neon.h>
+
+#include "conv_internal.h"
+
+#define SK_CONV_V 8   /* vectors of 4 per row in a chunk */
+/* the accumulators stay in registers only when these loops are unrolled completely */
+#define SK_UNROLL2 _Pragma("GCC unroll 2")
+#define SK_UNROLL8 _Pragma("GCC unroll 8")
+
+static const uint8_t k_bytes[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+static const uint32_t k_lanes[4] = {0, 1, 2, 3};
+
+/* A window for the vector of output columns [cb, cb + 4) of a tap with valid columns
+ * [lo, hi), hi - lo >= 4: the 4 valid inputs at s = clamp(cb, lo, hi - 4), moved to
+ * their lanes by a table lookup (lane k takes element cb + k = s + (k + cb - s), so the
+ * byte indices are shifted by 4*(cb - s)). The lanes that exist are exactly those whose
+ * indices are in range (< 16; the others get 0 from the lookup), which gives the mask.
+ * Works for a vector with no valid lane too (shift of +-16). */
+typedef struct {
+    int64_t s;
+    uint8x16_t ix;
+} sk_window;
+
+SK_INLINE sk_window window_at(int64_t cb, int64_t lo, int64_t hi) {
+    sk_window wd;
+    int64_t s = cb < lo ? lo : cb;
+    if (s > hi - 4) s = hi - 4;
+    wd.s = s;
+    wd.ix = vaddq_u8(vld1q_u8(k_bytes), vdupq_n_u8((uint8_t)(4 * (cb - s))));
+    return wd;
+}
+
+/* acc + wv * window of the row xr (at output column 0) on the window's lanes */
+SK_INLINE float32x4_t fma_window(float32x4_t acc, float32x4_t wv, const float *xr, sk_window wd) {
+    const float32x4_t xv = vreinterpretq_f32_u8(vqtbl1q_u8(vreinterpretq_u8_f32(vld1q_f32(xr + wd.s)), wd.ix));
+    const uint32x4_t m = vreinterpretq_u32_u8(vcltq_u8(wd.ix, vdupq_n_u8(16)));
+    return vbslq_f32(m, vfmaq_f32(acc, wv, xv), acc);
+}
+
+/* acc + w * x[cb + k] on the lanes k with lo <= cb + k < hi (at least one); acc elsewhere */
+static float32x4_t fma_part(float32x4_t acc, float w, const float *xr, int64_t cb, int64_t lo,
+                            int64_t hi) {
+    if (hi - lo >= 4) return fma_window(acc, vdupq_n_f32(w), xr, window_at(cb, lo, hi));
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int k = 0; k < 4; ++k)
+        if (cb + k >= lo && cb + k < hi) t[k] = xr[cb + k];
+    const uint32x4_t m = vcltq_u32(vaddq_u32(vdupq_n_u32((uint32_t)(cb - lo)), vld1q_u32(k_lanes)),
+                                   vdupq_n_u32((uint32_t)(hi - lo)));
+    return vbslq_f32(m, vfmaq_n_f32(acc, vld1q_f32(t), w), acc);
+}
+
+/* acc + w * x[cb + k] on the lanes k with lo <= cb + k < hi (none, some or all) */
+SK_INLINE float32x4_t fma_vec(float32x4_t acc, float32x4_t wv, float w, const float *xr,
+                              int64_t cb, int64_t lo, int64_t hi) {
+    if (cb >= lo && cb + 4 <= hi) return vfmaq_f32(acc, wv, vld1q_f32(xr + cb));
+    if (cb < hi && cb + 4 > lo) return fma_part(acc, w, xr, cb, lo, hi);
+    return acc;
+}
+
+/* the first cnt (1..4) lanes of v to p */
+SK_INLINE void store_part(float *p, float32x4_t v, int64_t cnt) {
+    if (cnt >= 4) { vst1q_f32(p, v); return; }
+    if (cnt >= 2) {
+        vst1_f32(p, vget_low_f32(v));
+        if (cnt == 3) vst1q_lane_f32(p + 2, v, 2);
+    } else {
+        vst1q_lane_f32(p, v, 0);
+    }
+}
+
+/* output columns [c0, c0 + cn) (cn <= 4V) of R rows oy, oy + 1 of one channel;
+ * hb = h - (R-1)*stride_h clamped at 0: iy0 < hb (unsigned) when all R input rows exist */
+SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK_RESTRICT taps,
+                          int64_t p0, int64_t p1, const float *xb, int64_t h, int64_t hb,
+                          int64_t stride_h, int64_t oy, int64_t w_out, int64_t c0, float b,
+                          float *y0, const int V, const int R, int64_t cn) {
+    float32x4_t acc[2][SK_CONV_V];
+    SK_UNROLL2 for (int r = 0; r < R; ++r)
+        SK_UNROLL8 for (int v = 0; v < V; ++v) acc[r][v] = vdupq_n_f32(b);
+    for (int64_t p = p0; p < p1; ++p) {
+        const sk_conv_tap *t = &taps[p];
+        const int64_t iy0 = oy * stride_h + t->dy;
+        const int64_t s = c0 + t->dx;   /* input column of output column c0 */
+        const float w = values[p];
+        const float32x4_t wv = vdupq_n_f32(w);
+        const int rows_ok = (uint64_t)iy0 < (uint64_t)hb;
+        /* common case: every row exists and the input row holds all 4V columns (those
+         * past cn are read but never stored) */
+        if (rows_ok && s >= 0 && s + 4 * V <= t->width) {
+            const float *xr = xb + t->off + iy0 * t->ld + s;
+            const int64_t rs = stride_h * t->ld;
+            SK_UNROLL2 for (int r = 0; r < R; ++r) {
+                const float *xv = xr + r * rs;
+                int v = 0;
+                SK_UNROLL8 for (; v + 4 <= V; v += 4) {   /* one instruction loads 4 vectors */
+                    const float32x4x4_t q = vld1q_f32_x4(xv + 4 * v);
+                    acc[r][v] = vfmaq_f32(acc[r][v], wv, q.val[0]);
+                    acc[r][v + 1] = vfmaq_f32(acc[r][v + 1], wv, q.val[1]);
+                    acc[r][v + 2] = vfmaq_f32(acc[r][v + 2], wv, q.val[2]);
+                    acc[r][v + 3] = vfmaq_f32(acc[r][v + 3], wv, q.val[3]);
+                }
+                SK_UNROLL8 for (; v < V; ++v) acc[r][v] = vfmaq_f32(acc[r][v], wv, vld1q_f32(xv + 4 * v));
+            }
+            continue;
+        }
+        int64_t lo, hi;
+        sk_conv_tap_cols(t, w_out, &lo, &hi);
+        if (hi <= c0 || lo >= c0 + cn || hi <= lo) continue;
+        if (V > 2 && rows_ok && lo <= c0 + 4 && hi >= c0 + 4 * V - 4) {
+            /* a padding edge: only the first and the last vector can be partial (then
+             * hi - lo >= 4V - 8 >= 4: windows for both, the same for every row) */
+            const float *xr = xb + t->off + iy0 * t->ld + t->dx;   /* at output column 0 */
+            const int64_t rs = stride_h * t->ld;
+            const sk_window wa = window_at(c0, lo, hi), wz = window_at(c0 + 4 * (V - 1), lo, hi);
+            SK_UNROLL2 for (int r = 0; r < R; ++r) {
+                const float *xv = xr + r * rs;
+                acc[r][0] = fma_window(acc[r][0], wv, xv, wa);
+                SK_UNROLL8 for (int v = 1; v < V - 1; ++v)
+                    acc[r][v] = vfmaq_f32(acc[r][v], wv, vld1q_f32(xv + c0 + 4 * v));
+                acc[r][V - 1] = fma_window(acc[r][V - 1], wv, xv, wz);
+            }
+            continue;
+        }
+        SK_UNROLL2 for (int r = 0; r < R; ++r) {
+            const int64_t iy = iy0 + r * stride_h;
+            if ((uint64_t)iy >= (uint64_t)h) continue;
+            const float *xr = xb + t->off + iy * t->ld + t->dx;
+            SK_UNROLL8 for (int v = 0; v < V; ++v)
+                acc[r][v] = fma_vec(acc[r][v], wv, w, xr, c0 + 4 * v, lo, hi);
+        }
+    }
+    SK_UNROLL2 for (int r = 0; r < R; ++r) {
+        float *yr = y0 + r * w_out + c0;
+        SK_UNROLL8 for (int v = 0; v < V - 1; ++v) vst1q_f32(yr + 4 * v, acc[r][v]);
+        store_part(yr + 4 * (V - 1), acc[r][V - 1], cn - 4 * (V - 1));
+    }
+}
+
+/* the row in chunks of 4V columns; with several, the last one ends at w_out and
+ * overlaps the one before (those columns are computed twice, identically); a single
+ * chunk is w_out (> 4V - 4) wide */
+SK_INLINE void rows_span(const float *values, const sk_conv_tap *taps, int64_t p0, int64_t p1,
+                         const float *xb, int64_t h, int64_t hb, int64_t stride_h, int64_t oy,
+                         int64_t w_out, float b, float *y0, const int V, const int R) {
+    if (w_out <= 4 * V) {
+        rows_chunk(values, taps, p0, p1, xb, h, hb, stride_h, oy, w_out, 0, b, y0, V, R, w_out);
+        return;
+    }
+    for (int64_t c0 = 0; c0 < w_out; c0 += 4 * V)
+        rows_chunk(values, taps, p0, p1, xb, h, hb, stride_h, oy, w_out,
+                   c0 + 4 * V <= w_out ? c0 : w_out - 4 * V, b, y0, V, R, 4 * V);
+}
+
+/* The row in the fewest chunks of up to 32 columns, of equal widths (multiples of 4):
+ * no short chunk paying the per-tap cost for a few columns. */
+SK_INLINE void rows_all(const float *values, const sk_conv_tap *taps, int64_t p0, int64_t p1,
+                        const float *xb, int64_t h, int64_t stride_h, int64_t oy, int64_t w_out,
+                        float b, float *y0, const int R) {
+    const int64_t hb = h - (R - 1) * stride_h > 0 ? h - (R - 1) * stride_h : 0;
+    const int64_t nch = (w_out + 4 * SK_CONV_V - 1) / (4 * SK_CONV_V);
+    const int64_t cw = ((w_out + nch - 1) / nch + 3) / 4;   /* vectors per chunk, 1..8 */
+#define SK_SPAN(V) rows_span(values, taps, p0, p1, xb, h, hb, stride_h, oy, w_out, b, y0, V, R)
+    switch (cw) {
+    case 1: SK_SPAN(1); break;
+    case 2: SK_SPAN(2); break;
+    case 3: SK_SPAN(3); break;
+    case 4: SK_SPAN(4); break;
+    case 5: SK_SPAN(5); break;
+    case 6: SK_SPAN(6); break;
+    case 7: SK_SPAN(7); break;
+    default: SK_SPAN(8); break;
+    }
+#undef SK_SPAN
+}
+
+void sk_f32_conv2d_sparse_neon(const float *values, const int64_t *row_ptr,
+                               const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
+                               const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
+                               int64_t w_out, const float *bias, float *y,
+                               const uint16_t *masks, int64_t nvec) {
+    (void)masks;
+    (void)nvec;
+    for (int64_t co = co_begin; co < co_end; ++co) {
+        const float b = bias ? bias[co] : 0.0f;
+        const int64_t p0 = row_ptr[co], p1 = row_ptr[co + 1];
+        float *yc = y + co * h_out * w_out;
+        int64_t oy = oy_begin;
+        for (; oy + 2 <= oy_end; oy += 2)
+            rows_all(values, taps, p0, p1, xb, h, stride_h, oy, w_out, b, yc + oy * w_out, 2);
+        if (oy < oy_end)
+            rows_all(values, taps, p0, p1, xb, h, stride_h, oy, w_out, b, yc + oy * w_out, 1);
+    }
+}
