@@ -27,7 +27,8 @@ FUZZ = textwrap.dedent(r"""
     backends = []
     if "c" in _dispatch.available():
         backends += [("c", isa) for isa in _dispatch.get("c").isas()]
-    backends.append(("numba", None))
+    if "numba" in _dispatch.available():
+        backends.append(("numba", None))
 
     INTS = [0, 1, -1, 2, 7, 2**15, 2**16 - 1, 2**16, 2**31 - 1, 2**31, -2**31, 2**32, 2**62,
             2**63 - 1, -2**63]
@@ -131,7 +132,7 @@ NASTY = textwrap.dedent(r"""
                np.full((4, 3), np.nan, np.float32), np.full((4, 1), np.inf, np.float32),
                np.zeros((4, 2**16 + 1), np.float32)[:, ::7],
                np.lib.stride_tricks.as_strided(np.zeros(4, np.float32), (4, 5), (4, 0))]
-    backends = [("numba", None)]
+    backends = [("numba", None)] if "numba" in _dispatch.available() else []
     if "c" in _dispatch.available():
         backends += [("c", isa) for isa in _dispatch.get("c").isas()]
     for be, isa in backends:

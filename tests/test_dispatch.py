@@ -45,7 +45,7 @@ def test_default_picks_best_isa():
 
 
 @needs_c
-@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512", "neon"])
 def test_env_isa_honoured(isa):
     if isa not in c_backend_or_none().isas():
         pytest.skip(f"{isa} not supported on this machine")
@@ -99,6 +99,7 @@ def test_missing_library_with_backend_c_raises(tmp_path):
 @needs_c
 def test_set_isa_then_set_backend_keeps_isa():
     """set_isa is process-wide for the C library; switching backends does not reset it."""
+    pytest.importorskip("numba")
     code = ("import sparsekern as sk\n"
             "sk.set_isa('scalar'); sk.set_backend('numba'); sk.set_backend('c')\n"
             "print(sk.info()['isa'])\n")

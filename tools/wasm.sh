@@ -5,27 +5,17 @@
 # wasm/example.mjs) and BUILD_DIR/test_kernels.wasm, then runs the kernel tests (every
 # SIMD128 kernel against the scalar one) and the JavaScript example. Installs Debian's
 # clang, lld, wasi-libc and the wasm32 compiler runtime when they are missing.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/_common.sh"
+cd "$SK_ROOT"
 BUILD=${1:-build/wasm}
 ROUNDS=${SK_TEST_ROUNDS:-200}
 
-need=()
-command -v clang >/dev/null || need+=(clang)
-command -v wasm-ld >/dev/null || need+=(lld)
-[ -e /usr/lib/wasm32-wasi/libc.a ] || need+=(wasi-libc)
-ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1 ||
-    need+=(libclang-rt-14-dev-wasm32)
-command -v node >/dev/null || need+=(nodejs)
-if [ ${#need[@]} -gt 0 ]; then
-    echo "== installing ${need[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q >/dev/null
-    apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
-fi
+host_build_deps
+apt_need clang lld wasi-libc libclang-rt-14-dev-wasm32
+command -v node >/dev/null || apt_need nodejs
 
 echo "== building for wasm32-wasi (SIMD128) in $BUILD"
-cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/wasm32-wasi.cmake \
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/wasm32-wasi.cmake \
       -DSPARSEKERN_BUILD_TESTS=ON >/dev/null
 cmake --build "$BUILD" -j 2 >/dev/null
 
