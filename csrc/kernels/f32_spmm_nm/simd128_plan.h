@@ -1,4 +1,4 @@
-/* The batch-1 plan shared by the 128-bit SIMD variants (arm_neon.c, wasm_simd128.c).
+/* The batch-1 plan of the 128-bit SIMD kernel (simd128_body.h: arm_neon.c, wasm_simd128.c).
  *
  * A step covers gs whole groups, gs the smallest of 1, 2, 4 that makes its v = gs * n
  * slots whole quads (vectors of 4). Slot positions are decoded a quad at a time from
