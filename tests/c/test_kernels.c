@@ -132,7 +132,7 @@ typedef struct {
 } csr_owned;
 
 /* Random CSR with density d (some rows forced empty), 16- or 32-bit indices. */
-static csr_owned make_csr(int64_t rows, int64_t cols, double d, int idx_bits, int finite_only) {
+static csr_owned make_csr(int64_t rows, int64_t cols, double d, int idx_bits) {
     csr_owned c;
     memset(&c, 0, sizeof c);
     c.row_ptr = (int64_t *)alloc_end_guarded((size_t)(rows + 1) * sizeof(int64_t));
@@ -148,7 +148,6 @@ static csr_owned make_csr(int64_t rows, int64_t cols, double d, int idx_bits, in
     }
     c.val = falloc(nnz);
     for (int64_t p = 0; p < nnz; ++p) c.val[p] = rnormalish();
-    (void)finite_only;
     if (idx_bits == 16) {
         uint16_t *ci = (uint16_t *)alloc_end_guarded((size_t)nnz * sizeof(uint16_t));
         for (int64_t p = 0; p < nnz; ++p) ci[p] = (uint16_t)tmp_col[p];
@@ -206,7 +205,7 @@ static void test_unstructured(int isa, int rounds) {
         const int nonfinite = rnd() % 5 == 0;
         snprintf(cur_case, sizeof cur_case, "rows=%lld cols=%lld d=%.2f idx=%d n=%lld ldx=%lld nonfinite=%d",
                  (long long)rows, (long long)cols, d, idx_bits, (long long)n, (long long)ldx, nonfinite);
-        csr_owned c = make_csr(rows, cols, d, idx_bits, 0);
+        csr_owned c = make_csr(rows, cols, d, idx_bits);
         float *x = falloc(cols * ldx);
         fill_x(x, cols * ldx, nonfinite);
         float *bias = NULL;
@@ -405,7 +404,7 @@ static void test_conv(int isa, int rounds) {
                  (long long)g.stride_w, (long long)g.pad_h, (long long)g.pad_w, (long long)g.dil_h,
                  (long long)g.dil_w, d, nonfinite);
         const int64_t cg = g.c_in / g.groups, og = g.c_out / g.groups, K = cg * g.kh * g.kw;
-        csr_owned c = make_csr(g.c_out, K, d, rnd() % 2 ? 16 : 32, 1);
+        csr_owned c = make_csr(g.c_out, K, d, rnd() % 2 ? 16 : 32);
         const int64_t xin = g.batch * g.c_in * g.h * g.w, yout = g.batch * g.c_out * g.h_out * g.w_out;
         float *x = falloc(xin);
         fill_x(x, xin, nonfinite);
