@@ -21,33 +21,24 @@
  * It handles any n >= 1, any row lengths (empty rows write bias or 0), reads
  * nothing past the arrays' ends and writes only Y[row_begin:row_end, 0:n].
  * Non-finite inputs are the operator's business, not the kernel's. */
-typedef void (*sk_f32_spmm_unstructured_ukernel)(
+typedef void sk_f32_spmm_unstructured_ukernel_fn(
     const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
     const float *x, int64_t n, int64_t ldx,
     const float *bias, float *y, int64_t ldy);
+typedef sk_f32_spmm_unstructured_ukernel_fn *sk_f32_spmm_unstructured_ukernel;
 
-void sk_f32_spmm_unstructured_scalar(const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
-                                     const float *x, int64_t n, int64_t ldx,
-                                     const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_scalar;
 #if defined(SK_HAVE_AVX2)
-void sk_f32_spmm_unstructured_avx2(const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
-                                   const float *x, int64_t n, int64_t ldx,
-                                   const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_avx2;
 #endif
 #if defined(SK_HAVE_NEON)
-void sk_f32_spmm_unstructured_neon(const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
-                                   const float *x, int64_t n, int64_t ldx,
-                                   const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_neon;
 #endif
 #if defined(SK_HAVE_WASMSIMD)
-void sk_f32_spmm_unstructured_wasmsimd(const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
-                                       const float *x, int64_t n, int64_t ldx,
-                                       const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_wasmsimd;
 #endif
 #if defined(SK_HAVE_AVX512)
-void sk_f32_spmm_unstructured_avx512(const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
-                                     const float *x, int64_t n, int64_t ldx,
-                                     const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_avx512;
 #endif
 
 /* Dispatch: the ISA in use (after detection, SPARSEKERN_ISA and sk_set_isa). */

@@ -19,32 +19,23 @@
 
 #include "internal.h"
 
-typedef void (*sk_f32_act_ukernel)(const float *wt, int64_t ldw, const int32_t *idx,
+typedef void sk_f32_act_ukernel_fn(const float *wt, int64_t ldw, const int32_t *idx,
                                    const float *coef, int64_t nact, int64_t n, int64_t len,
                                    float *y, int64_t ldy);
+typedef sk_f32_act_ukernel_fn *sk_f32_act_ukernel;
 
-void sk_f32_act_linear_scalar(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
-                              int64_t nact, int64_t n, int64_t len, float *y,
-                              int64_t ldy);
+sk_f32_act_ukernel_fn sk_f32_act_linear_scalar;
 #if defined(SK_HAVE_AVX2)
-void sk_f32_act_linear_avx2(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
-                            int64_t nact, int64_t n, int64_t len, float *y,
-                            int64_t ldy);
+sk_f32_act_ukernel_fn sk_f32_act_linear_avx2;
 #endif
 #if defined(SK_HAVE_NEON)
-void sk_f32_act_linear_neon(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
-                            int64_t nact, int64_t n, int64_t len, float *y,
-                            int64_t ldy);
+sk_f32_act_ukernel_fn sk_f32_act_linear_neon;
 #endif
 #if defined(SK_HAVE_WASMSIMD)
-void sk_f32_act_linear_wasmsimd(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
-                                int64_t nact, int64_t n, int64_t len, float *y,
-                                int64_t ldy);
+sk_f32_act_ukernel_fn sk_f32_act_linear_wasmsimd;
 #endif
 #if defined(SK_HAVE_AVX512)
-void sk_f32_act_linear_avx512(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
-                              int64_t nact, int64_t n, int64_t len, float *y,
-                              int64_t ldy);
+sk_f32_act_ukernel_fn sk_f32_act_linear_avx512;
 #endif
 
 #endif /* SK_ACT_INTERNAL_H */

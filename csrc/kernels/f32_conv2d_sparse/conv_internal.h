@@ -18,50 +18,32 @@ typedef struct {
     int32_t col;      /* column of the group's weight matrix: the row of the mask table */
 } sk_conv_tap;
 
-/* Output rows: channels [co_begin, co_end) of one image, y points at that image's
+/* A microkernel (its declarations below use the function type, so that every ISA's
+ * definition is checked against one signature). Output rows: channels [co_begin, co_end) of one image, y points at that image's
  * output [c_out, h_out, w_out]; values/row_ptr/taps cover every channel.
  * masks[taps[p].col * nvec + v] (nvec = ceil(w_out / 16)) has bit i set when output
  * column 16*v + i exists and tap p's input column for it exists (the same for every
  * tap of one weight column; AVX-512 uses it, the others ignore it). */
-typedef void (*sk_f32_conv2d_sparse_ukernel)(
+typedef void sk_f32_conv2d_sparse_ukernel_fn(
     const float *values, const int64_t *row_ptr, const sk_conv_tap *taps, int64_t co_begin,
-    int64_t co_end, const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
-    int64_t w_out, const float *bias, float *y,
+    int64_t co_end, const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin,
+    int64_t oy_end, int64_t h_out, int64_t w_out, const float *bias, float *y,
     const uint16_t *masks, int64_t nvec);
+typedef sk_f32_conv2d_sparse_ukernel_fn *sk_f32_conv2d_sparse_ukernel;
 
-void sk_f32_conv2d_sparse_scalar(const float *values, const int64_t *row_ptr,
-                                 const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                                 const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
-                                 int64_t w_out, const float *bias, float *y,
-    const uint16_t *masks, int64_t nvec);
+sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_scalar;
 #if defined(SK_HAVE_AVX2)
-void sk_f32_conv2d_sparse_avx2(const float *values, const int64_t *row_ptr,
-                               const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                               const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
-                               int64_t w_out, const float *bias, float *y,
-    const uint16_t *masks, int64_t nvec);
+sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_avx2;
 #endif
 #if defined(SK_HAVE_NEON)
-void sk_f32_conv2d_sparse_neon(const float *values, const int64_t *row_ptr,
-                               const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                               const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
-                               int64_t w_out, const float *bias, float *y,
-    const uint16_t *masks, int64_t nvec);
+sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_neon;
 #endif
 #if defined(SK_HAVE_WASMSIMD)
-void sk_f32_conv2d_sparse_wasmsimd(const float *values, const int64_t *row_ptr,
-                                   const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                                   const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
-                                   int64_t w_out, const float *bias, float *y,
-    const uint16_t *masks, int64_t nvec);
+sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_wasmsimd;
 #endif
 #if defined(SK_HAVE_AVX512)
 int sk_f32_conv2d_nonfinite_avx512(const float *x, int64_t n);
-void sk_f32_conv2d_sparse_avx512(const float *values, const int64_t *row_ptr,
-                                 const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                                 const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
-                                 int64_t w_out, const float *bias, float *y,
-    const uint16_t *masks, int64_t nvec);
+sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_avx512;
 #endif
 
 /* Valid output columns [lo, hi) of a tap (may be empty: hi <= lo). */

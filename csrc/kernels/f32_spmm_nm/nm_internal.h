@@ -8,27 +8,23 @@
 
 /* A microkernel computes rows [row_begin, row_end) of Y[:, 0:n] = W @ X[:, 0:n] (+ bias),
  * with the contract of sk_f32_spmm_unstructured_ukernel. */
-typedef void (*sk_f32_spmm_nm_ukernel)(const sk_nm_f32 *w, int64_t row_begin, int64_t row_end,
+typedef void sk_f32_spmm_nm_ukernel_fn(const sk_nm_f32 *w, int64_t row_begin, int64_t row_end,
                                         const float *x, int64_t n, int64_t ldx,
                                         const float *bias, float *y, int64_t ldy);
+typedef sk_f32_spmm_nm_ukernel_fn *sk_f32_spmm_nm_ukernel;
 
-void sk_f32_spmm_nm_scalar(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                           int64_t ldx, const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_scalar;
 #if defined(SK_HAVE_AVX2)
-void sk_f32_spmm_nm_avx2(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                         int64_t ldx, const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_avx2;
 #endif
 #if defined(SK_HAVE_NEON)
-void sk_f32_spmm_nm_neon(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                         int64_t ldx, const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_neon;
 #endif
 #if defined(SK_HAVE_WASMSIMD)
-void sk_f32_spmm_nm_wasmsimd(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                             int64_t ldx, const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_wasmsimd;
 #endif
 #if defined(SK_HAVE_AVX512)
-void sk_f32_spmm_nm_avx512(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                           int64_t ldx, const float *bias, float *y, int64_t ldy);
+sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_avx512;
 #endif
 
 /* Small n: the same product with X given transposed, xt[n][ldxt] (column c of X is
