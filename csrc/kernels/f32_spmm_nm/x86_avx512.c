@@ -32,6 +32,8 @@
 
 typedef struct {
     int gs, v, span, nwin;
+    int64_t nsteps;     /* steps whose windows (nwin * 32 floats from the first group) lie inside X */
+    int64_t nword;      /* full steps whose 8-byte position read stays inside the row */
     __mmask16 vmask, wmask[8];
     __m512i idxbase, shuf, shift, pmask;
 } gemv_plan;
@@ -42,6 +44,12 @@ static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
     p->v = p->gs * N;
     p->span = p->gs * M;
     p->nwin = (p->span + 31) / 32;
+    const int64_t reach = (int64_t)p->nwin * 32;
+    p->nsteps = w->cols >= reach ? (w->cols - reach) / p->span + 1 : 0;
+    /* s * 2b + 8 <= meta_stride (a full step covers 16 * b bits = 2b bytes) */
+    p->nword = p->v == 16 ? (w->meta_stride - 8) / (2 * b) + 1 : 0;
+    if (p->nword > p->nsteps) p->nword = p->nsteps;
+    if (p->nword < 0) p->nword = 0;
     int32_t idxbase[16], shift[16];
     uint8_t shuf[64];
     for (int w8 = 0; w8 < 8; ++w8) p->wmask[w8] = 0;
@@ -98,14 +106,7 @@ SK_INLINE void gemv_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, i
                            const int NWIN, const int FULL) {
     const int64_t slots = sk_nm_groups(w) * w->n;
     const int M = w->m, N = w->n, b = w->pos_bits, gs = p->gs;
-    const int64_t K = w->cols;
-    /* steps whose windows (NWIN * 32 floats from the first group) lie inside X */
-    const int64_t reach = (int64_t)NWIN * 32;
-    const int64_t nsteps = K >= reach ? (K - reach) / ((int64_t)gs * M) + 1 : 0;
-    /* steps whose 8-byte position read stays inside the row: s * 2b + 8 <= meta_stride */
-    int64_t nword = FULL ? (w->meta_stride - 8) / (2 * b) + 1 : 0;
-    if (nword > nsteps) nword = nsteps;
-    if (nword < 0) nword = 0;
+    const int64_t nsteps = p->nsteps, nword = p->nword;
     for (int64_t r = r0; r < r1; ++r) {
         const float *vals = w->values + r * slots;
         const uint8_t *meta = w->meta + r * w->meta_stride;
@@ -149,12 +150,7 @@ SK_INLINE void xt_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int
     /* R rows at a time share each column's X window loads (X is L2-resident) */
     const int64_t slots = sk_nm_groups(w) * w->n;
     const int M = w->m, N = w->n, b = w->pos_bits, gs = p->gs;
-    const int64_t K = w->cols;
-    const int64_t reach = (int64_t)NWIN * 32;
-    const int64_t nsteps = K >= reach ? (K - reach) / ((int64_t)gs * M) + 1 : 0;
-    int64_t nword = FULL ? (w->meta_stride - 8) / (2 * b) + 1 : 0;
-    if (nword > nsteps) nword = nsteps;
-    if (nword < 0) nword = 0;
+    const int64_t nsteps = p->nsteps, nword = p->nword;
     for (int64_t r = r0; r + R <= r1; r += R) {
         const float *vals[2];
         const uint8_t *meta[2];
