@@ -23,6 +23,20 @@ def isa_index(name: str) -> int:
     return ISA_NAMES.index(name)
 
 
+def unsupported_isas() -> list[int]:
+    """ISA numbers the C entry points must refuse with SK_ERR_UNSUPPORTED here: out of range,
+    or an ISA this CPU or build lacks."""
+    here = c_backend().isas()
+    return [-1, *(isa_index(n) for n in ISA_NAMES if n not in here), len(ISA_NAMES), 99]
+
+
+def with_fields(h, **kw):
+    """The cffi struct h with the given fields overwritten (for the bad-argument tests)."""
+    for name, v in kw.items():
+        setattr(h, name, v)
+    return h
+
+
 def addr(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 

@@ -14,7 +14,7 @@ import pytest
 
 import sparsekern as sk
 from _capi import (SK_ERR_INVALID_ARG, SK_ERR_UNSUPPORTED, SK_OK, c_backend, csr_struct,
-                   isa_index, spmm)
+                   isa_index, spmm, unsupported_isas, with_fields)
 from _cases import GRID, make_weights, make_x
 from _subproc import python_env
 from reference import assert_linear, assert_matmul
@@ -83,10 +83,7 @@ def test_status_codes(rng):
         return lib.sk_f32_spmm_unstructured_isa(isa_i, h, xp, n, ldx, ffi.NULL, yp, ldy)
 
     def with_field(**kw):
-        h = csr_struct(ffi, Wp)
-        for name, v in kw.items():
-            setattr(h, name, v)
-        return h
+        return with_fields(csr_struct(ffi, Wp), **kw)
 
     assert lib.sk_f32_spmm_unstructured_isa(isa_index(best), ffi.NULL, ffi.NULL, 3, 3, ffi.NULL,
                                             ffi.NULL, 3) == SK_ERR_INVALID_ARG
@@ -102,9 +99,7 @@ def test_status_codes(rng):
     assert call(h=with_field(row_ptr=ffi.NULL)) == SK_ERR_INVALID_ARG
     assert call(h=with_field(values=ffi.NULL)) == SK_ERR_INVALID_ARG
     assert call(h=with_field(col_idx=ffi.NULL)) == SK_ERR_INVALID_ARG
-    missing = [isa_index(n) for n in ("avx2", "avx512", "neon", "wasmsimd")
-               if n not in c_backend().isas()]
-    for isa in (-1, *missing, 5, 99):
+    for isa in unsupported_isas():
         assert call(isa=isa) == SK_ERR_UNSUPPORTED, isa
     assert np.all(Y == SENTINEL), "a rejected call wrote to Y"
     # n == 0 and rows == 0 are no-ops even with null buffers
