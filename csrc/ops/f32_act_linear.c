@@ -122,6 +122,19 @@ static int64_t top_k(int32_t *idx, float *val, const uint32_t *key, int64_t cnt,
     return out;
 }
 
+/* Appends the inputs k0 + u whose bit u of mask is set to the (channel, value) list. */
+SK_INLINE int64_t append_kept(uint32_t mask, int64_t k0, const float *x, int32_t *idx, float *val,
+                              int64_t cnt) {
+    while (mask) {
+        const int u = __builtin_ctz(mask);
+        idx[cnt] = (int32_t)(k0 + u);
+        val[cnt] = x[k0 + u];
+        ++cnt;
+        mask &= mask - 1;
+    }
+    return cnt;
+}
+
 /* Select the channels of one input row. Writes (channel, value) pairs to idx/val in
  * increasing channel order and returns their count. key: scratch of cols entries. */
 static int64_t select_row(const sk_act_f32 *w, const float *x, float threshold, int64_t topk,
@@ -146,25 +159,13 @@ static int64_t select_row(const sk_act_f32 *w, const float *x, float threshold, 
                 uint32_t mask = 0;
                 for (int u = 0; u < 16; ++u)
                     mask |= (uint32_t)((int32_t)(fbits(x[k0 + u]) & 0x7fffffffu) > tb) << u;
-                while (mask) {
-                    const int u = __builtin_ctz(mask);
-                    idx[cnt] = (int32_t)(k0 + u);
-                    val[cnt] = x[k0 + u];
-                    ++cnt;
-                    mask &= mask - 1;
-                }
+                cnt = append_kept(mask, k0, x, idx, val, cnt);
             }
         }
         for (; k0 + 16 <= K; k0 += 16) {
             uint32_t mask = 0;
             for (int u = 0; u < 16; ++u) mask |= (uint32_t)SK_KEEP(k0 + u) << u;
-            while (mask) {
-                const int u = __builtin_ctz(mask);
-                idx[cnt] = (int32_t)(k0 + u);
-                val[cnt] = x[k0 + u];
-                ++cnt;
-                mask &= mask - 1;
-            }
+            cnt = append_kept(mask, k0, x, idx, val, cnt);
         }
         for (int64_t k = k0; k < K; ++k) {
             idx[cnt] = (int32_t)k;
