@@ -18,6 +18,20 @@ import pytest
 from sparsekern import bench as skb
 
 
+def sparsekern_impls() -> list[str]:
+    """Every sparsekern variant here: "c-<isa>" per ISA the C library runs, and "numba"."""
+    import sparsekern as sk
+
+    info = sk.info()
+    out = []
+    if "c" in info["backends_available"]:
+        with skb.configured("c") as c:
+            out += [f"c-{isa}" for isa in c["isas_available"]]
+    if "numba" in info["backends_available"]:
+        out.append("numba")
+    return out
+
+
 def pytest_addoption(parser):
     g = parser.getgroup("sparsekern")
     g.addoption("--sk-threads", type=int, default=1,

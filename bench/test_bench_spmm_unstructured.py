@@ -12,26 +12,14 @@ from __future__ import annotations
 
 import pytest
 
-import sparsekern as sk
 from sparsekern import bench as skb
-from conftest import time_matmul
+from conftest import sparsekern_impls, time_matmul
 
 DENSITIES = (0.05, 0.1, 0.3)
 BATCHES = (1, 8, 64, 256)
 
 
-def _impls() -> list[str]:
-    info = sk.info()
-    out = []
-    if "c" in info["backends_available"]:
-        with skb.configured("c") as c:
-            out += [f"c-{isa}" for isa in c["isas_available"]]
-    if "numba" in info["backends_available"]:
-        out.append("numba")
-    return out + ["numpy", "scipy"]
-
-
-IMPLS = _impls()
+IMPLS = sparsekern_impls() + ["numpy", "scipy"]
 _FORM = {"numpy": "dense", "scipy": "csr"}
 
 
