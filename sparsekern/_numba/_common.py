@@ -13,3 +13,13 @@ def has_nonfinite(x):
         if not np.isfinite(v):
             return True
     return False
+
+
+@nb.njit(**JIT)
+def mark_nonfinite_column(x, j, bad):
+    """bad[k] = x[k, j] is inf or NaN; returns how many are."""
+    nbad = 0
+    for k in range(x.shape[0]):
+        bad[k] = not np.isfinite(x[k, j])
+        nbad += bad[k]
+    return nbad

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite
+from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite, mark_nonfinite_column
 
 
 @nb.njit(inline="always", **_JIT)
@@ -45,10 +45,7 @@ def _propagate_nonfinite(meta, slots, k_cols, n_keep, m_group, pos_bits, x, y):
     n = x.shape[1]
     bad = np.zeros(k_cols, np.bool_)
     for j in range(n):
-        nbad = 0
-        for k in range(k_cols):
-            bad[k] = not np.isfinite(x[k, j])
-            nbad += bad[k]
+        nbad = mark_nonfinite_column(x, j, bad)
         if nbad == 0:
             continue
         for r in range(meta.shape[0]):

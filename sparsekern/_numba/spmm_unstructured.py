@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite
+from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite, mark_nonfinite_column
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -41,10 +41,7 @@ def _propagate_nonfinite(row_ptr, col_idx, x, y):
     k_cols, n = x.shape
     bad = np.zeros(k_cols, np.bool_)
     for j in range(n):
-        nbad = 0
-        for k in range(k_cols):
-            bad[k] = not np.isfinite(x[k, j])
-            nbad += bad[k]
+        nbad = mark_nonfinite_column(x, j, bad)
         if nbad == 0:
             continue
         for m in range(row_ptr.shape[0] - 1):
