@@ -45,6 +45,17 @@ def _pedantic(benchmark, ops, pool, fn):
                        rounds=max(30, 3 * len(ops)), warmup_rounds=len(ops))
 
 
+def _run_impl(benchmark, sets, pool, case, threads, impl):
+    """Times impl ("sparsekern", "numpy" or the numpy gather) on the rotating weight sets."""
+    with skb.configured(threads=threads):
+        if impl == "sparsekern":
+            _pedantic(benchmark, sets.ops("act", sets.cold), pool, lambda W, x: sk.linear(x, W))
+        elif impl == "numpy":
+            _pedantic(benchmark, sets.ops("dense", sets.cold), pool, lambda W, x: x @ W.T)
+        else:
+            _pedantic(benchmark, sets.ops("act", sets.cold), pool, ba.gather_fn(case, {}))
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("sparsity", SPARSITIES)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -58,13 +69,7 @@ def test_act_linear(benchmark, act_sets, threads, impl, sparsity, shape):
                                 operands=sets.count, threads=threads,
                                 bytes_read=4 * m * k * (1 - sparsity) if impl != "numpy"
                                 else 4 * m * k)
-    with skb.configured(threads=threads):
-        if impl == "sparsekern":
-            _pedantic(benchmark, sets.ops("act", sets.cold), pool, lambda W, x: sk.linear(x, W))
-        elif impl == "numpy":
-            _pedantic(benchmark, sets.ops("dense", sets.cold), pool, lambda W, x: x @ W.T)
-        else:
-            _pedantic(benchmark, sets.ops("act", sets.cold), pool, ba.gather_fn(case, {}))
+    _run_impl(benchmark, sets, pool, case, threads, impl)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -75,13 +80,7 @@ def test_act_batch8_shared_zeros(benchmark, act_sets, threads, impl):
     pool = ba.input_pool(k, 8, 0.9, np.random.default_rng(7), shared=True)
     benchmark.group = f"act batch8 {m}x{k}"
     benchmark.extra_info.update(impl=impl, shape=f"{m}x{k}", n=8, shared_zeros=0.9)
-    with skb.configured(threads=threads):
-        if impl == "sparsekern":
-            _pedantic(benchmark, sets.ops("act", sets.cold), pool, lambda W, x: sk.linear(x, W))
-        elif impl == "numpy":
-            _pedantic(benchmark, sets.ops("dense", sets.cold), pool, lambda W, x: x @ W.T)
-        else:
-            _pedantic(benchmark, sets.ops("act", sets.cold), pool, ba.gather_fn(case, {}))
+    _run_impl(benchmark, sets, pool, case, threads, impl)
 
 
 @pytest.mark.parametrize("impl", ("sparsekern", "numpy"))
