@@ -30,6 +30,23 @@ def unsupported_isas() -> list[int]:
     return [-1, *(isa_index(n) for n in ISA_NAMES if n not in here), len(ISA_NAMES), 99]
 
 
+def status_caller(c, entry: str, make_struct, X: np.ndarray, Y: np.ndarray):
+    """call(h=None, x=X, n, ldx, y=Y, ldy, isa=best) -> status of the SpMM entry point `entry`
+    (e.g. "sk_f32_spmm_nm_isa") on the struct make_struct() or h; None means a null pointer."""
+    ffi, fn = c.ffi, getattr(c.lib, entry)
+    best = c.isas()[-1]
+    n0 = X.shape[1]
+
+    def call(h=None, x=X, n=n0, ldx=n0, y=Y, ldy=n0, isa=best):
+        h = make_struct() if h is None else h
+        xp = ffi.NULL if x is None else ffi.cast("float *", x.ctypes.data)
+        yp = ffi.NULL if y is None else ffi.cast("float *", y.ctypes.data)
+        isa_i = isa if isinstance(isa, int) else isa_index(isa)
+        return fn(isa_i, h, xp, n, ldx, ffi.NULL, yp, ldy)
+
+    return call
+
+
 def with_fields(h, **kw):
     """The cffi struct h with the given fields overwritten (for the bad-argument tests)."""
     for name, v in kw.items():

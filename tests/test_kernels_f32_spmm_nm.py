@@ -13,7 +13,7 @@ import pytest
 
 import sparsekern as sk
 from _capi import (SK_ERR_INVALID_ARG, SK_ERR_UNSUPPORTED, SK_OK, addr, c_backend, isa_index,
-                   unsupported_isas, with_fields)
+                   status_caller, unsupported_isas, with_fields)
 from _cases import make_weights, make_x
 from _subproc import python_env
 from reference import assert_linear, assert_matmul
@@ -78,12 +78,7 @@ def test_nm_status_codes(rng):
     Y = np.full((4, 3), SENTINEL, np.float32)
     best = c.isas()[-1]
 
-    def call(h=None, x=X, n=3, ldx=3, y=Y, ldy=3, isa=best):
-        h = nm_struct(ffi, Wp) if h is None else h
-        xp = ffi.NULL if x is None else ffi.cast("float *", x.ctypes.data)
-        yp = ffi.NULL if y is None else ffi.cast("float *", y.ctypes.data)
-        isa_i = isa if isinstance(isa, int) else isa_index(isa)
-        return lib.sk_f32_spmm_nm_isa(isa_i, h, xp, n, ldx, ffi.NULL, yp, ldy)
+    call = status_caller(c, "sk_f32_spmm_nm_isa", lambda: nm_struct(ffi, Wp), X, Y)
 
     def with_field(**kw):
         return with_fields(nm_struct(ffi, Wp), **kw)

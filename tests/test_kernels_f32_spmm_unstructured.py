@@ -14,7 +14,7 @@ import pytest
 
 import sparsekern as sk
 from _capi import (SK_ERR_INVALID_ARG, SK_ERR_UNSUPPORTED, SK_OK, c_backend, csr_struct,
-                   isa_index, spmm, unsupported_isas, with_fields)
+                   isa_index, spmm, status_caller, unsupported_isas, with_fields)
 from _cases import GRID, make_weights, make_x
 from _subproc import python_env
 from reference import assert_linear, assert_matmul
@@ -75,12 +75,7 @@ def test_status_codes(rng):
     Y = np.full((4, 3), SENTINEL, np.float32)
     best = c.isas()[-1]
 
-    def call(h=None, x=X, n=3, ldx=3, y=Y, ldy=3, isa=best):
-        h = csr_struct(ffi, Wp) if h is None else h
-        xp = ffi.NULL if x is None else ffi.cast("float *", x.ctypes.data)
-        yp = ffi.NULL if y is None else ffi.cast("float *", y.ctypes.data)
-        isa_i = isa if isinstance(isa, int) else isa_index(isa)
-        return lib.sk_f32_spmm_unstructured_isa(isa_i, h, xp, n, ldx, ffi.NULL, yp, ldy)
+    call = status_caller(c, "sk_f32_spmm_unstructured_isa", lambda: csr_struct(ffi, Wp), X, Y)
 
     def with_field(**kw):
         return with_fields(csr_struct(ffi, Wp), **kw)
