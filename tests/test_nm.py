@@ -50,6 +50,11 @@ def _grid():
     for pattern in ("2:4", "1:4", "1:8", "4:16"):
         for n in (2, 5, 8, 16, 31, 33, 63, 64, 100, 130):
             cases.append((pattern, 7, 96, n))
+    # the AVX-512 batch >= 64 kernel of 2:4/1:4/1:8: several K blocks (a leftover group of
+    # 1:M, the padded group), more rows than a row block (256), an odd last row
+    for pattern in ("2:4", "1:4", "1:8"):
+        for m, k, n in ((261, 300, 64), (5, 133, 130)):
+            cases.append((pattern, m, k, n))
     return cases
 
 
