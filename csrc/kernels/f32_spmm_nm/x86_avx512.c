@@ -340,78 +340,88 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
     "shrl $" #SHIFT ", %k[" #dst "]\n\t"                                               \
     "andl $" #PM ", %k[" #dst "]\n\t"                                                  \
     "shll $8, %k[" #dst "]\n\t"
-/* one slot: broadcast the weight at WOFF(wp), four FMAs with the X row at XOFF(xg, o)
- * into zmm A..A+3, then decode the next step's offset of this slot into o */
-#define SK_NM_ASM_SLOT(wp, WOFF, XOFF, o, A0, A1, A2, A3, lo, SHIFT, PM)               \
-    SK_NM_ASM_WEIGHT_##WOFF(wp)                                                        \
+/* one slot: splat lane SPLAT (in each 128-bit lane) of zmm WREG, four FMAs with the X
+ * row at XOFF(xg, o) into zmm A0..A3, then decode this slot's offset of the next step */
+#define SK_NM_ASM_SLOT(WREG, SPLAT, XOFF, o, A0, A1, A2, A3, lo, SHIFT, PM)            \
+    "vpermilps $" #SPLAT ", %%zmm" #WREG ", %%zmm30\n\t"                               \
     "vfmadd231ps " #XOFF "(%[xg],%[" #o "]), %%zmm30, %%zmm" #A0 "\n\t"                \
     "vfmadd231ps " #XOFF "+64(%[xg],%[" #o "]), %%zmm30, %%zmm" #A1 "\n\t"             \
     "vfmadd231ps " #XOFF "+128(%[xg],%[" #o "]), %%zmm30, %%zmm" #A2 "\n\t"            \
     "vfmadd231ps " #XOFF "+192(%[xg],%[" #o "]), %%zmm30, %%zmm" #A3 "\n\t"            \
     SK_NM_ASM_DECODE(o, lo, SHIFT, PM)
-/* a row's two weights: one 8-byte broadcast load, then in-lane splats */
-#define SK_NM_ASM_WEIGHT_0(wp) "vbroadcastsd (%[" #wp "]), %%zmm31\n\t" "vpermilps $0x00, %%zmm31, %%zmm30\n\t"
-#define SK_NM_ASM_WEIGHT_4(wp) "vpermilps $0x55, %%zmm31, %%zmm30\n\t"
-/* The whole run: accumulators zmm0-15 start from Y (rows y0, y1; slot sets 0 and 2, sets
- * 1 and 3 zero), step 0's offsets are decoded from the windows, then cnt steps of two
- * slots x two rows, then the slot sets are added and stored back to Y. B: position
- * bits, PM: their mask, B1: X byte offset of the second slot's group, XS: X bytes per
- * step. */
+/* one step: two slots of each row (weights in zmm31 / zmm29, lanes S0 and S1), then the
+ * position windows move on to the step after next and X to the next step */
+#define SK_NM_ASM_STEP(S0, S1, B, PM, B1, XS)                                          \
+    SK_NM_ASM_SLOT(31, S0, 0, o0, 0, 1, 2, 3, lo0, 0, PM)                               \
+    SK_NM_ASM_SLOT(31, S1, B1, o1, 4, 5, 6, 7, lo0, B, PM)                              \
+    SK_NM_ASM_SLOT(29, S0, 0, o2, 8, 9, 10, 11, lo1, 0, PM)                             \
+    SK_NM_ASM_SLOT(29, S1, B1, o3, 12, 13, 14, 15, lo1, B, PM)                          \
+    "shrdq $2*" #B ", %[hi0], %[lo0]\n\t" "shrq $2*" #B ", %[hi0]\n\t"                 \
+    "shrdq $2*" #B ", %[hi1], %[lo1]\n\t" "shrq $2*" #B ", %[hi1]\n\t"                 \
+    "addq $" #XS ", %[xg]\n\t"
+/* The whole run: zero the accumulators zmm0-15 (slot sets of 4 vectors: row 0 slots 0, 1,
+ * row 1 slots 0, 1), decode step 0's offsets, then cnt steps, two at a time with the
+ * four weights of two steps of a row in one 16-byte broadcast (an 8-byte one for an odd
+ * last step: weight loads share the two load ports with X), then add each row's slot
+ * sets to Y. B: position bits, PM: their mask, B1: X byte offset of a step's second
+ * slot (its group), XS: X bytes per step. */
 #define SK_NM_PAIR_RUN(B, PM, B1, XS)                                                  \
     __asm__ volatile(                                                                  \
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"\
-        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"\
-        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"\
-        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"\
-        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"\
-        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"\
-        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"\
-        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"\
-        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"\
-        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"\
-        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"\
-        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"\
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"\
-        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"\
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"\
-        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"\
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"  \
+        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"  \
+        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"  \
+        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"  \
+        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"  \
+        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"  \
+        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"  \
+        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"  \
+        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"  \
+        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"  \
+        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"  \
+        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"  \
+        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"  \
+        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"  \
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"  \
+        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"  \
         SK_NM_ASM_DECODE(o0, lo0, 0, PM) SK_NM_ASM_DECODE(o1, lo0, B, PM)              \
         SK_NM_ASM_DECODE(o2, lo1, 0, PM) SK_NM_ASM_DECODE(o3, lo1, B, PM)              \
         "shrdq $2*" #B ", %[hi0], %[lo0]\n\t" "shrq $2*" #B ", %[hi0]\n\t"             \
         "shrdq $2*" #B ", %[hi1], %[lo1]\n\t" "shrq $2*" #B ", %[hi1]\n\t"             \
+        "cmpq $2, %[cnt]\n\t" "jb 3f\n\t"                                              \
         "1:\n\t"                                                                       \
-        SK_NM_ASM_SLOT(w0, 0, 0, o0, 0, 1, 2, 3, lo0, 0, PM)                            \
-        SK_NM_ASM_SLOT(w0, 4, B1, o1, 4, 5, 6, 7, lo0, B, PM)                           \
-        SK_NM_ASM_SLOT(w1, 0, 0, o2, 8, 9, 10, 11, lo1, 0, PM)                          \
-        SK_NM_ASM_SLOT(w1, 4, B1, o3, 12, 13, 14, 15, lo1, B, PM)                       \
-        "shrdq $2*" #B ", %[hi0], %[lo0]\n\t" "shrq $2*" #B ", %[hi0]\n\t"             \
-        "shrdq $2*" #B ", %[hi1], %[lo1]\n\t" "shrq $2*" #B ", %[hi1]\n\t"             \
-        "addq $8, %[w0]\n\t" "addq $8, %[w1]\n\t" "addq $" #XS ", %[xg]\n\t"           \
-        "subq $1, %[cnt]\n\t"                                                          \
-        "jnz 1b\n\t"                                                                   \
-        "vaddps %%zmm4, %%zmm0, %%zmm0\n\t" "vaddps 0(%[y0]), %%zmm0, %%zmm0\n\t"\
-        "vmovups %%zmm0, 0(%[y0])\n\t"\
-        "vaddps %%zmm5, %%zmm1, %%zmm1\n\t" "vaddps 64(%[y0]), %%zmm1, %%zmm1\n\t"\
-        "vmovups %%zmm1, 64(%[y0])\n\t"\
-        "vaddps %%zmm6, %%zmm2, %%zmm2\n\t" "vaddps 128(%[y0]), %%zmm2, %%zmm2\n\t"\
-        "vmovups %%zmm2, 128(%[y0])\n\t"\
-        "vaddps %%zmm7, %%zmm3, %%zmm3\n\t" "vaddps 192(%[y0]), %%zmm3, %%zmm3\n\t"\
-        "vmovups %%zmm3, 192(%[y0])\n\t"\
-        "vaddps %%zmm12, %%zmm8, %%zmm8\n\t" "vaddps 0(%[y1]), %%zmm8, %%zmm8\n\t"\
-        "vmovups %%zmm8, 0(%[y1])\n\t"\
-        "vaddps %%zmm13, %%zmm9, %%zmm9\n\t" "vaddps 64(%[y1]), %%zmm9, %%zmm9\n\t"\
-        "vmovups %%zmm9, 64(%[y1])\n\t"\
-        "vaddps %%zmm14, %%zmm10, %%zmm10\n\t" "vaddps 128(%[y1]), %%zmm10, %%zmm10\n\t"\
-        "vmovups %%zmm10, 128(%[y1])\n\t"\
-        "vaddps %%zmm15, %%zmm11, %%zmm11\n\t" "vaddps 192(%[y1]), %%zmm11, %%zmm11\n\t"\
-        "vmovups %%zmm11, 192(%[y1])\n\t"\
+        "vbroadcastf32x4 (%[w0]), %%zmm31\n\t" "vbroadcastf32x4 (%[w1]), %%zmm29\n\t"  \
+        SK_NM_ASM_STEP(0x00, 0x55, B, PM, B1, XS)                                      \
+        SK_NM_ASM_STEP(0xaa, 0xff, B, PM, B1, XS)                                      \
+        "addq $16, %[w0]\n\t" "addq $16, %[w1]\n\t"                                    \
+        "subq $2, %[cnt]\n\t" "cmpq $2, %[cnt]\n\t" "jae 1b\n\t"                       \
+        "3:\n\t"                                                                       \
+        "testq %[cnt], %[cnt]\n\t" "jz 4f\n\t"                                         \
+        "vbroadcastsd (%[w0]), %%zmm31\n\t" "vbroadcastsd (%[w1]), %%zmm29\n\t"        \
+        SK_NM_ASM_STEP(0x00, 0x55, B, PM, B1, XS)                                      \
+        "4:\n\t"                                                                       \
+        "vaddps %%zmm4, %%zmm0, %%zmm0\n\t" "vaddps 0(%[y0]), %%zmm0, %%zmm0\n\t" \
+        "vmovups %%zmm0, 0(%[y0])\n\t"  \
+        "vaddps %%zmm5, %%zmm1, %%zmm1\n\t" "vaddps 64(%[y0]), %%zmm1, %%zmm1\n\t" \
+        "vmovups %%zmm1, 64(%[y0])\n\t"  \
+        "vaddps %%zmm6, %%zmm2, %%zmm2\n\t" "vaddps 128(%[y0]), %%zmm2, %%zmm2\n\t" \
+        "vmovups %%zmm2, 128(%[y0])\n\t"  \
+        "vaddps %%zmm7, %%zmm3, %%zmm3\n\t" "vaddps 192(%[y0]), %%zmm3, %%zmm3\n\t" \
+        "vmovups %%zmm3, 192(%[y0])\n\t"  \
+        "vaddps %%zmm12, %%zmm8, %%zmm8\n\t" "vaddps 0(%[y1]), %%zmm8, %%zmm8\n\t" \
+        "vmovups %%zmm8, 0(%[y1])\n\t"  \
+        "vaddps %%zmm13, %%zmm9, %%zmm9\n\t" "vaddps 64(%[y1]), %%zmm9, %%zmm9\n\t" \
+        "vmovups %%zmm9, 64(%[y1])\n\t"  \
+        "vaddps %%zmm14, %%zmm10, %%zmm10\n\t" "vaddps 128(%[y1]), %%zmm10, %%zmm10\n\t" \
+        "vmovups %%zmm10, 128(%[y1])\n\t"  \
+        "vaddps %%zmm15, %%zmm11, %%zmm11\n\t" "vaddps 192(%[y1]), %%zmm11, %%zmm11\n\t" \
+        "vmovups %%zmm11, 192(%[y1])\n\t"  \
         : [xg] "+r"(xg), [w0] "+r"(w0), [w1] "+r"(w1), [lo0] "+r"(lo0), [hi0] "+r"(hi0), \
           [lo1] "+r"(lo1), [hi1] "+r"(hi1), [cnt] "+r"(cnt),                           \
           [o0] "=&r"(o0), [o1] "=&r"(o1), [o2] "=&r"(o2), [o3] "=&r"(o3)               \
         : [y0] "r"(y0), [y1] "r"(y1)                                                   \
         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",      \
-          "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm30", "xmm31",       \
-          "cc", "memory")
+          "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm29",       \
+          "xmm30", "xmm31", "cc", "memory")
 
 /* Rows r, r + 1, 64 columns of X with rows 64 floats apart, groups [g0, g1), for 2:4,
  * 1:4 and 1:8 (NN:2^BB). A step is two slots of each row (one group of 2:4, two of
