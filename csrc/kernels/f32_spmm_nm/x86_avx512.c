@@ -252,7 +252,7 @@ void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
 #define SK_NM_RB 256
 #endif
 #ifndef SK_NM_PF_ROWS
-#define SK_NM_PF_ROWS 4
+#define SK_NM_PF_ROWS 8
 #endif
 
 /* Rows [r, r + R), groups [g0, g1), times V vectors of columns (the last masked by `tail`
@@ -337,9 +337,8 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
 /* X offset (bytes, rows of 64 floats) of the position at bit SHIFT of `src` into `dst` */
 #define SK_NM_ASM_DECODE(dst, src, SHIFT, PM)                                          \
     "movl %k[" #src "], %k[" #dst "]\n\t"                                              \
-    "shrl $" #SHIFT ", %k[" #dst "]\n\t"                                               \
-    "andl $" #PM ", %k[" #dst "]\n\t"                                                  \
-    "shll $8, %k[" #dst "]\n\t"
+    "shll $8-" #SHIFT ", %k[" #dst "]\n\t"                                             \
+    "andl $" #PM "<<8, %k[" #dst "]\n\t"
 /* one slot: splat lane SPLAT (in each 128-bit lane) of zmm WREG, four FMAs with the X
  * row at XOFF(xg, o) into zmm A0..A3, then decode this slot's offset of the next step */
 #define SK_NM_ASM_SLOT(WREG, SPLAT, XOFF, o, A0, A1, A2, A3, lo, SHIFT, PM)            \
@@ -445,8 +444,6 @@ SK_INLINE void pair_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
             for (int64_t o = 0; o < nbytes; o += 64) _mm_prefetch(nv + o, _MM_HINT_T0);
             _mm_prefetch((const char *)(meta[u] + SK_NM_PF_ROWS * w->meta_stride + ((g0 * N * b) >> 3)), _MM_HINT_T0);
         }
-        if (r + u + SK_NM_PF_ROWS < w->rows)
-            for (int v = 0; v < 4; ++v) _mm_prefetch((const char *)(y0 + (u + SK_NM_PF_ROWS) * ldy + 16 * v), _MM_HINT_T0);
         if (first) {
             const __m512 b0 = _mm512_set1_ps(bias ? bias[r + u] : 0.0f);
             for (int v = 0; v < 4; ++v) _mm512_storeu_ps(y0 + u * ldy + 16 * v, b0);
