@@ -224,6 +224,7 @@ def test_panel_layout(rng, m, k, n, pattern, threads):
         X2 = X.copy()
         X2[min(5, k - 1), 3] = np.inf
         X2[k // 2, n - 1] = np.nan
+        X2[0, 1] = -np.inf              # row 0 of a panel: what padding entries multiply
         assert_matmul(sk.matmul(Wp, X2), W, X2, "panel matmul inf/nan")
         sk.set_num_threads(3 - threads)
         np.testing.assert_array_equal(sk.matmul(Wp, X), sk.matmul(Wp, X))

@@ -59,8 +59,9 @@ typedef struct {
      * sk_f32_unstructured_panels_build for batch > 1 on dense-ish rows. For each quad of
      * rows q < rows/4 and panel p of SK_PANEL_K = 128 columns, entries
      * [panel_off[q*P+p], panel_off[q*P+p+1]) hold len steps of 4 interleaved entries (one
-     * per row of the quad), each a value and a column within the panel (255: padding,
-     * value 0); P = ceil(cols / 128). */
+     * per row of the quad), each a value and a column within the panel (padding: value
+     * 0, column 0; the library does not use the layout when X holds inf/NaN);
+     * P = ceil(cols / 128). */
     const int64_t *panel_off;
     const float *panel_val;
     const uint8_t *panel_col;

@@ -148,7 +148,7 @@ int sk_f32_unstructured_panels_build(const sk_csr_f32 *w, int64_t *panel_off, fl
                     panel_col[pos] = (uint8_t)(sk_col_at(w->col_idx, w->idx_bits, st[r] + s) - p * SK_PANEL_K);
                 } else {
                     panel_val[pos] = 0.0f;
-                    panel_col[pos] = 255;
+                    panel_col[pos] = 0;
                 }
             }
         panel_off[++block] = pos;
@@ -176,6 +176,14 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
      * 64-byte aligned (numpy's large arrays start 16 bytes into a page): every
      * 64-byte load of an unaligned row touches two cache lines, which costs more than
      * the copy. Batch 1 is used in place (its loads are scalar). */
+    /* the AVX-512 panel kernel multiplies padding (value 0) by a real row of X: with inf or
+     * NaN in X, run without the panel layout */
+    sk_csr_f32 wfinite;
+    if (w->panel_off && n >= 64 && sk_has_nonfinite(x, w->cols, n, ldx)) {
+        wfinite = *w;
+        wfinite.panel_off = NULL;
+        w = &wfinite;
+    }
     float *buf = NULL;
     uint32_t nonfinite = 0;
     const int aligned = ((uintptr_t)x % 64 == 0) && (ldx % 16 == 0);
