@@ -422,22 +422,102 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
           "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm29",       \
           "xmm30", "xmm31", "cc", "memory")
 
-/* Rows r, r + 1, 64 columns of X with rows 64 floats apart, groups [g0, g1), for 2:4,
- * 1:4 and 1:8 (NN:2^BB). A step is two slots of each row (one group of 2:4, two of
- * 1:M). Written in assembly so that each step's X offsets are decoded a step ahead of
- * the loads that use them: compiled from C, GCC places the decode right before the
- * loads (and spills), and loads whose address arrives late fill the scheduler: 2:4 ran
- * at 62 % of the FMA peak with X in L1 that way. */
-SK_INLINE void pair_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
+/* 1:M, four rows: a step is one group, one slot per row (weights splatted from zmm16-19) */
+#define SK_NM_QUAD_STEP(SPLAT, B, PM, XS)                                              \
+    SK_NM_ASM_SLOT(16, SPLAT, 0, o0, 0, 1, 2, 3, lo0, 0, PM)                            \
+    SK_NM_ASM_SLOT(17, SPLAT, 0, o1, 4, 5, 6, 7, lo1, 0, PM)                            \
+    SK_NM_ASM_SLOT(18, SPLAT, 0, o2, 8, 9, 10, 11, lo2, 0, PM)                          \
+    SK_NM_ASM_SLOT(19, SPLAT, 0, o3, 12, 13, 14, 15, lo3, 0, PM)                        \
+    "shrq $" #B ", %[lo0]\n\t" "shrq $" #B ", %[lo1]\n\t"                              \
+    "shrq $" #B ", %[lo2]\n\t" "shrq $" #B ", %[lo3]\n\t"                              \
+    "addq $" #XS ", %[xg]\n\t"
+/* The quad run: as SK_NM_PAIR_RUN with rows r..r+3 (accumulators zmm 4u..4u+3), the
+ * positions in one 64-bit window per row, four steps per iteration with each row's four
+ * weights in one 16-byte broadcast, single steps for the rest. */
+#define SK_NM_QUAD_RUN(B, PM, XS)                                                      \
+    __asm__ volatile(                                                                  \
+        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"  \
+        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"  \
+        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"  \
+        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"  \
+        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"  \
+        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"  \
+        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"  \
+        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"  \
+        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"  \
+        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"  \
+        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"  \
+        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"  \
+        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"  \
+        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"  \
+        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"  \
+        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"  \
+        SK_NM_ASM_DECODE(o0, lo0, 0, PM) SK_NM_ASM_DECODE(o1, lo1, 0, PM)              \
+        SK_NM_ASM_DECODE(o2, lo2, 0, PM) SK_NM_ASM_DECODE(o3, lo3, 0, PM)              \
+        "shrq $" #B ", %[lo0]\n\t" "shrq $" #B ", %[lo1]\n\t"                          \
+        "shrq $" #B ", %[lo2]\n\t" "shrq $" #B ", %[lo3]\n\t"                          \
+        "cmpq $4, %[cnt]\n\t" "jb 3f\n\t"                                              \
+        "1:\n\t"                                                                       \
+        "vbroadcastf32x4 (%[w0]), %%zmm16\n\t" "vbroadcastf32x4 (%[w1]), %%zmm17\n\t"  \
+        "vbroadcastf32x4 (%[w2]), %%zmm18\n\t" "vbroadcastf32x4 (%[w3]), %%zmm19\n\t"  \
+        SK_NM_QUAD_STEP(0x00, B, PM, XS) SK_NM_QUAD_STEP(0x55, B, PM, XS)              \
+        SK_NM_QUAD_STEP(0xaa, B, PM, XS) SK_NM_QUAD_STEP(0xff, B, PM, XS)              \
+        "addq $16, %[w0]\n\t" "addq $16, %[w1]\n\t" "addq $16, %[w2]\n\t" "addq $16, %[w3]\n\t" \
+        "subq $4, %[cnt]\n\t" "cmpq $4, %[cnt]\n\t" "jae 1b\n\t"                       \
+        "3:\n\t"                                                                       \
+        "testq %[cnt], %[cnt]\n\t" "jz 4f\n\t"                                         \
+        "2:\n\t"                                                                       \
+        "vbroadcastss (%[w0]), %%zmm16\n\t" "vbroadcastss (%[w1]), %%zmm17\n\t"        \
+        "vbroadcastss (%[w2]), %%zmm18\n\t" "vbroadcastss (%[w3]), %%zmm19\n\t"        \
+        SK_NM_QUAD_STEP(0x00, B, PM, XS)                                               \
+        "addq $4, %[w0]\n\t" "addq $4, %[w1]\n\t" "addq $4, %[w2]\n\t" "addq $4, %[w3]\n\t" \
+        "subq $1, %[cnt]\n\t" "jnz 2b\n\t"                                             \
+        "4:\n\t"                                                                       \
+        "movq %[ym], %[o0]\n\t" "movq %[ldym], %[o1]\n\t"                              \
+        "vaddps 0" "(%[o0])" ", %%zmm0, %%zmm0\n\t" "vmovups %%zmm0, 0" "(%[o0])" "\n\t"  \
+        "vaddps 64" "(%[o0])" ", %%zmm1, %%zmm1\n\t" "vmovups %%zmm1, 64" "(%[o0])" "\n\t"  \
+        "vaddps 128" "(%[o0])" ", %%zmm2, %%zmm2\n\t" "vmovups %%zmm2, 128" "(%[o0])" "\n\t"  \
+        "vaddps 192" "(%[o0])" ", %%zmm3, %%zmm3\n\t" "vmovups %%zmm3, 192" "(%[o0])" "\n\t"  \
+        "vaddps 0" "(%[o0],%[o1])" ", %%zmm4, %%zmm4\n\t" "vmovups %%zmm4, 0" "(%[o0],%[o1])" "\n\t"  \
+        "vaddps 64" "(%[o0],%[o1])" ", %%zmm5, %%zmm5\n\t" "vmovups %%zmm5, 64" "(%[o0],%[o1])" "\n\t"  \
+        "vaddps 128" "(%[o0],%[o1])" ", %%zmm6, %%zmm6\n\t" "vmovups %%zmm6, 128" "(%[o0],%[o1])" "\n\t"  \
+        "vaddps 192" "(%[o0],%[o1])" ", %%zmm7, %%zmm7\n\t" "vmovups %%zmm7, 192" "(%[o0],%[o1])" "\n\t"  \
+        "vaddps 0" "(%[o0],%[o1],2)" ", %%zmm8, %%zmm8\n\t" "vmovups %%zmm8, 0" "(%[o0],%[o1],2)" "\n\t"  \
+        "vaddps 64" "(%[o0],%[o1],2)" ", %%zmm9, %%zmm9\n\t" "vmovups %%zmm9, 64" "(%[o0],%[o1],2)" "\n\t"  \
+        "vaddps 128" "(%[o0],%[o1],2)" ", %%zmm10, %%zmm10\n\t" "vmovups %%zmm10, 128" "(%[o0],%[o1],2)" "\n\t"  \
+        "vaddps 192" "(%[o0],%[o1],2)" ", %%zmm11, %%zmm11\n\t" "vmovups %%zmm11, 192" "(%[o0],%[o1],2)" "\n\t"  \
+        "leaq (%[o0],%[o1],2), %[o2]\n\t" "addq %[o1], %[o2]\n\t"  \
+        "vaddps 0" "(%[o2])" ", %%zmm12, %%zmm12\n\t" "vmovups %%zmm12, 0" "(%[o2])" "\n\t"  \
+        "vaddps 64" "(%[o2])" ", %%zmm13, %%zmm13\n\t" "vmovups %%zmm13, 64" "(%[o2])" "\n\t"  \
+        "vaddps 128" "(%[o2])" ", %%zmm14, %%zmm14\n\t" "vmovups %%zmm14, 128" "(%[o2])" "\n\t"  \
+        "vaddps 192" "(%[o2])" ", %%zmm15, %%zmm15\n\t" "vmovups %%zmm15, 192" "(%[o2])" "\n\t"  \
+        : [xg] "+r"(xg), [w0] "+r"(wq[0]), [w1] "+r"(wq[1]), [w2] "+r"(wq[2]),         \
+          [w3] "+r"(wq[3]), [lo0] "+r"(lo[0]), [lo1] "+r"(lo[1]), [lo2] "+r"(lo[2]),   \
+          [lo3] "+r"(lo[3]), [cnt] "+r"(cnt),                                          \
+          [o0] "=&r"(o0), [o1] "=&r"(o1), [o2] "=&r"(o2), [o3] "=&r"(o3)               \
+        : [ym] "m"(y0), [ldym] "m"(ldyb)                                               \
+        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",      \
+          "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16",       \
+          "xmm17", "xmm18", "xmm19", "xmm30", "cc", "memory")
+
+/* Rows r .. r + R - 1, 64 columns of X with rows 64 floats apart, groups [g0, g1), for
+ * 2:4 (R = 2; a step is one group, two slots per row) and 1:4, 1:8 (R = 4; a step is one
+ * group, one slot per row). Written in assembly so that each step's X offsets are decoded
+ * a step ahead of the loads that use them: compiled from C, GCC places the decode right
+ * before the loads (and spills), and loads whose address arrives late fill the
+ * scheduler: 2:4 ran at 62 % of the FMA peak with X in L1 that way, 73 % like this. */
+SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
                          const float *x, const float *bias, float *y, int64_t ldy,
                          const int NN, const int BB) {
-    const int N = NN, b = BB, M = 1 << BB, SH = 2 * BB, GS = 2 / NN;
+    const int N = NN, b = BB, M = 1 << BB, R = NN == 2 ? 2 : 4;
     const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
     const int64_t gend = g1 < gfull ? g1 : gfull;
-    const float *vals[2] = {w->values + r * slots, w->values + (r + 1) * slots};
-    const uint8_t *meta[2] = {w->meta + r * w->meta_stride, w->meta + (r + 1) * w->meta_stride};
-    float *y0 = y + r * ldy, *y1 = y0 + ldy;
-    for (int u = 0; u < 2; ++u) {
+    const float *vals[4];
+    const uint8_t *meta[4];
+    float *y0 = y + r * ldy;
+    for (int u = 0; u < R; ++u) {
+        vals[u] = w->values + (r + u) * slots;
+        meta[u] = w->meta + (r + u) * w->meta_stride;
         if (r + u + SK_NM_PF_ROWS < w->rows) {
             const char *nv = (const char *)(vals[u] + SK_NM_PF_ROWS * slots + g0 * N);
             const int64_t nbytes = (g1 - g0) * N * 4;
@@ -449,33 +529,46 @@ SK_INLINE void pair_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
             for (int v = 0; v < 4; ++v) _mm512_storeu_ps(y0 + u * ldy + 16 * v, b0);
         }
     }
-    const int64_t nsteps = gend > g0 ? (gend - g0) / GS : 0;
-    const float *xg = x + g0 * M * 64, *w0 = vals[0] + g0 * N, *w1 = vals[1] + g0 * N;
-    for (int64_t s = 0; s < nsteps;) {
-        const int64_t bit = (g0 * N + 2 * s) * b;
-        uint64_t lo0 = nm_window(w, meta[0], bit), hi0 = nm_window(w, meta[0], bit + 64);
-        uint64_t lo1 = nm_window(w, meta[1], bit), hi1 = nm_window(w, meta[1], bit + 64);
-        int64_t cnt = 128 / SH < nsteps - s ? 128 / SH : nsteps - s;
+    const int64_t nsteps = gend > g0 ? gend - g0 : 0;
+    /* positions per window: 128 bits of a row pair's two windows, 64 of a quad's one */
+    const int64_t run = NN == 2 ? 128 / (2 * BB) : 64 / BB;
+    const float *xg = x + g0 * M * 64;
+    for (int64_t s = 0; s < nsteps; s += run) {
+        const int64_t g = g0 + s, bit = g * N * b;
+        int64_t cnt = run < nsteps - s ? run : nsteps - s;     /* counted down to 0 by the run */
         uint64_t o0, o1, o2, o3;
-        s += cnt;
-        if (NN == 2) SK_NM_PAIR_RUN(2, 3, 0, 1024);
-        else if (BB == 2) SK_NM_PAIR_RUN(2, 3, 1024, 2048);
-        else SK_NM_PAIR_RUN(3, 7, 2048, 4096);
+        if (NN == 2) {
+            uint64_t lo0 = nm_window(w, meta[0], bit), hi0 = nm_window(w, meta[0], bit + 64);
+            uint64_t lo1 = nm_window(w, meta[1], bit), hi1 = nm_window(w, meta[1], bit + 64);
+            const float *w0 = vals[0] + g * N, *w1 = vals[1] + g * N;
+            float *y1 = y0 + ldy;
+            SK_NM_PAIR_RUN(2, 3, 0, 1024);
+        } else {
+            uint64_t lo[4];
+            const float *wq[4];
+            const int64_t ldyb = ldy * 4;
+            for (int u = 0; u < 4; ++u) {
+                lo[u] = nm_window(w, meta[u], bit);
+                wq[u] = vals[u] + g;
+            }
+            if (BB == 2) SK_NM_QUAD_RUN(2, 3, 1024);
+            else SK_NM_QUAD_RUN(3, 7, 2048);
+        }
         (void)o0; (void)o1; (void)o2; (void)o3;
     }
-    /* a leftover group (1:M) and the padded last group */
-    const int64_t j0 = (g0 + nsteps * GS) * N, j1 = (g1 == G ? G : gend) * N;
-    for (int u = 0; u < 2 && j0 < j1; ++u) {
-        __m512 acc[4];
-        float *yrow = y0 + u * ldy;
-        for (int v = 0; v < 4; ++v) acc[v] = _mm512_loadu_ps(yrow + 16 * v);
-        for (int64_t j = j0; j < j1; ++j) {
-            const int64_t col = (j / N) * M + sk_nm_pos(meta[u], j, b);
-            if (col >= w->cols) continue;
-            const __m512 wv = _mm512_set1_ps(vals[u][j]);
-            for (int v = 0; v < 4; ++v) acc[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + col * 64 + 16 * v), acc[v]);
+    if (g1 == G && gfull < G) {      /* the padded last group */
+        for (int u = 0; u < R; ++u) {
+            __m512 acc[4];
+            float *yrow = y0 + u * ldy;
+            for (int v = 0; v < 4; ++v) acc[v] = _mm512_loadu_ps(yrow + 16 * v);
+            for (int64_t j = gfull * N; j < slots; ++j) {
+                const int64_t col = gfull * M + sk_nm_pos(meta[u], j, b);
+                if (col >= w->cols) continue;
+                const __m512 wv = _mm512_set1_ps(vals[u][j]);
+                for (int v = 0; v < 4; ++v) acc[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + col * 64 + 16 * v), acc[v]);
+            }
+            for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yrow + 16 * v, acc[v]);
         }
-        for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yrow + 16 * v, acc[v]);
     }
 }
 #endif
@@ -493,9 +586,10 @@ SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const floa
 #else
     const int pair = 0;
 #endif
-    /* pair_tile's 1:M steps cover two groups: 256 X rows per K block give them as many
-     * steps per call as 2:4 (1:4 4096^2 n=64: 112 GFLOP/s at 128 rows, 127 at 256) */
-    int64_t kc = (pair && NN == 1 ? 2 * SK_NM_KC_ROWS : SK_NM_KC_ROWS) / w->m;
+#ifndef SK_NM_KC_1M
+#define SK_NM_KC_1M SK_NM_KC_ROWS
+#endif
+    int64_t kc = (pair && NN == 1 ? SK_NM_KC_1M : SK_NM_KC_ROWS) / w->m;
     /* >= 32 slots per row and K block, so reloading Y between blocks stays cheap */
     if (kc * w->n < 32) kc = (32 + w->n - 1) / w->n;
     if (G == 0) kc = 1;
@@ -507,7 +601,8 @@ SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const floa
             int64_t r = rb0;
 #if defined(__GNUC__)
             if (pair)
-                for (; r + 2 <= rb1; r += 2) pair_tile(w, r, g0, g1, first, x, bias, y, ldy, NN, BB);
+                for (const int R = NN == 2 ? 2 : 4; r + R <= rb1; r += R)
+                    nm_tile64(w, r, g0, g1, first, x, bias, y, ldy, NN, BB);
 #endif
             for (; r + 4 <= rb1; r += 4) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 4, V, MASKED, tail, NN, BB);
             for (; r < rb1; ++r) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 1, V, MASKED, tail, NN, BB);
