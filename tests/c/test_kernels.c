@@ -230,7 +230,11 @@ static void test_nm(int isa, int rounds) {
     cur_family = "f32_spmm_nm";
     static const int MS[3] = {4, 8, 16};
     for (int t = 0; t < rounds; ++t) {
-        const int m = MS[rnd() % 3], nn = (int)rint_in(1, m - 1);
+        /* every other round a pattern with its own AVX-512 kernels (2:4, 1:4, 1:8) */
+        static const int COMPILED[3][2] = {{2, 4}, {1, 4}, {1, 8}};
+        const int pick3 = (int)(rnd() % 3);
+        const int m = t % 2 ? COMPILED[pick3][1] : MS[rnd() % 3];
+        const int nn = t % 2 ? COMPILED[pick3][0] : (int)rint_in(1, m - 1);
         const int pos_bits = m == 4 ? 2 : m == 8 ? 3 : 4;
         const int big = t % 10 == 9;
         const int64_t rows = big ? rint_in(60, 200) : rint_in(1, 37);
