@@ -199,13 +199,27 @@ static void test_unstructured(int isa, int rounds) {
         const int64_t cols = big ? rint_in(200, 1200) : rint_in(1, 150);
         const double d = big ? 0.1 : D_CHOICES[rnd() % 6];
         const int idx_bits = rnd() % 2 ? 16 : 32;
-        const int64_t n = pick(N_CHOICES, N_COUNT);
+        /* half the rounds with the panel layout (the AVX-512 kernel for batch >= 64), its
+         * arrays ending at a guard page */
+        const int panels = rows >= 4 && rnd() % 2;
+        const int64_t n = panels && rnd() % 2 ? (rnd() % 2 ? 64 : 100) : pick(N_CHOICES, N_COUNT);
         const int64_t ldx = n + (rnd() % 3 == 0 ? rint_in(1, 5) : 0);
         const int64_t ldy = n + (rnd() % 3 == 0 ? rint_in(1, 5) : 0);
         const int nonfinite = rnd() % 5 == 0;
-        snprintf(cur_case, sizeof cur_case, "rows=%lld cols=%lld d=%.2f idx=%d n=%lld ldx=%lld nonfinite=%d",
-                 (long long)rows, (long long)cols, d, idx_bits, (long long)n, (long long)ldx, nonfinite);
+        snprintf(cur_case, sizeof cur_case, "rows=%lld cols=%lld d=%.2f idx=%d n=%lld ldx=%lld nonfinite=%d panels=%d",
+                 (long long)rows, (long long)cols, d, idx_bits, (long long)n, (long long)ldx, nonfinite, panels);
         csr_owned c = make_csr(rows, cols, d, idx_bits);
+        if (panels) {
+            const int64_t size = sk_f32_unstructured_panels_size(&c.w);
+            const int64_t noff = rows / 4 * ((cols + 127) / 128) + 1;
+            int64_t *off = (int64_t *)alloc_end_guarded((size_t)noff * sizeof(int64_t));
+            float *pv = (float *)alloc_end_guarded((size_t)(size > 0 ? size : 1) * sizeof(float));
+            uint8_t *pc = (uint8_t *)alloc_end_guarded((size_t)(size > 0 ? size : 1));
+            expect_ok(size < 0 ? (int)size : sk_f32_unstructured_panels_build(&c.w, off, pv, pc), "panels");
+            c.w.panel_off = off;
+            c.w.panel_val = pv;
+            c.w.panel_col = pc;
+        }
         float *x = falloc(cols * ldx);
         fill_x(x, cols * ldx, nonfinite);
         float *bias = NULL;

@@ -192,13 +192,13 @@ SK_INLINE void panel_steps_asm(const float *xg, const float *vp, const uint8_t *
  * panels (each block's Y stays in cache across its panels), the steps in assembly, and
  * the entries of the quad SK_PANEL_PF ahead prefetched: consecutive quads' entries for
  * one panel lie P panels apart, which the hardware prefetcher does not follow (density
- * 0.5, 4096^2, N=64 on Zen 5: 115 GFLOP/s without, 155 with). The layout's very last
- * quad-panel runs in C: the loop reads the column word after it. */
+ * 0.5, 4096^2, N=64 on Zen 5: 115 GFLOP/s without, 155 with). The quad-panel that ends
+ * the entries runs in C: the loop reads the column word after it. */
 #define SK_PANEL_QB 64
 #define SK_PANEL_PF 2
 SK_INLINE void panel_quads64_asm(const sk_csr_f32 *w, int64_t q0, int64_t q1, const float *x,
                                  const float *bias, float *y, int64_t ldy) {
-    const int64_t P = (w->cols + SK_PANEL_K - 1) / SK_PANEL_K, last = (w->rows / 4) * P - 1;
+    const int64_t P = (w->cols + SK_PANEL_K - 1) / SK_PANEL_K, total = w->panel_off[(w->rows / 4) * P];
     for (int64_t qb = q0; qb < q1; qb += SK_PANEL_QB) {
         const int64_t qe = qb + SK_PANEL_QB < q1 ? qb + SK_PANEL_QB : q1;
         for (int64_t p = 0; p < P; ++p) {
@@ -217,7 +217,7 @@ SK_INLINE void panel_quads64_asm(const sk_csr_f32 *w, int64_t q0, int64_t q1, co
                         for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yq + r * ldy + 16 * v, b);
                     }
                 if (b1 == b0) continue;
-                if (q * P + p != last) {
+                if (b1 != total) {
                     panel_steps_asm(xp, w->panel_val + b0, w->panel_col + b0, (b1 - b0) / 4, yq, ldy);
                     continue;
                 }
