@@ -247,7 +247,9 @@ void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
 
 /* X rows per K block: 128 rows of a 64-column tile are 32 KiB, so the block stays in L1
  * while every row block of W passes over it (Y is read back between K blocks). */
+#ifndef SK_NM_KC_ROWS
 #define SK_NM_KC_ROWS 128
+#endif
 #ifndef SK_NM_RB
 #define SK_NM_RB 256
 #endif
