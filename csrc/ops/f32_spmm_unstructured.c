@@ -53,7 +53,7 @@ static int64_t split_rows(const int64_t *row_ptr, int64_t rows, int64_t target) 
  * the orphaned omp directives then bind to a team of one). */
 static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w, int t, int T,
                        const float *x, int64_t n, int64_t ldx, const float *bias, float *y,
-                       int64_t ldy, float *buf, uint32_t *nonfinite) {
+                       int64_t ldy, float *buf, uint32_t *nonfinite, uint32_t *blockbits) {
     const int64_t rows = w->rows, total = w->nnz + rows;
     /* split points at multiples of 4 rows (see the kernels' row quads) */
     const int64_t r0 = t == 0 ? 0 : split_rows(w->row_ptr, rows, total * t / T) / 4 * 4;
@@ -66,8 +66,24 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
     for (int64_t c0 = 0; c0 < n; c0 += SK_NC) {
         const int64_t cn = n - c0 < SK_NC ? n - c0 : SK_NC;
         const int64_t ldb = (cn + 15) / 16 * 16;   /* rows start on cache lines */
-        bits |= sk_copy_x_block(buf, ldb, x, ldx, w->cols, c0, cn);
-        if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
+        const uint32_t bb = sk_copy_x_block(buf, ldb, x, ldx, w->cols, c0, cn);
+        bits |= bb;
+        const sk_csr_f32 *wk = w;
+        sk_csr_f32 wl;
+        if (blockbits) {   /* the whole block's scan (each thread copied a part of it) */
+            uint32_t *slot = blockbits + c0 / SK_NC, all;
+            #pragma omp atomic update
+            *slot |= bb;
+            #pragma omp barrier
+            #pragma omp atomic read
+            all = *slot;
+            if (all & 0x80000000u) {
+                wl = *w;
+                wl.panel_off = NULL;
+                wk = &wl;
+            }
+        }
+        if (r0 < r1) uk(wk, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
         #pragma omp barrier
     }
     #pragma omp atomic update
@@ -176,34 +192,40 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
      * 64-byte aligned (numpy's large arrays start 16 bytes into a page): every
      * 64-byte load of an unaligned row touches two cache lines, which costs more than
      * the copy. Batch 1 is used in place (its loads are scalar). */
-    /* the AVX-512 panel kernel multiplies padding (value 0) by a real row of X: with inf or
-     * NaN in X, run without the panel layout */
-    sk_csr_f32 wfinite;
-    if (w->panel_off && n >= 64 && sk_has_nonfinite(x, w->cols, n, ldx)) {
-        wfinite = *w;
-        wfinite.panel_off = NULL;
-        w = &wfinite;
-    }
     float *buf = NULL;
-    uint32_t nonfinite = 0;
+    uint32_t nonfinite = 0, *blockbits = NULL;
     const int aligned = ((uintptr_t)x % 64 == 0) && (ldx % 16 == 0);
     if ((n > SK_NC || (n >= 2 && !aligned)) && w->cols > 0 && w->cols <= SK_MAX_PACK_COLS) {
         buf = (float *)sk_aligned_alloc((size_t)w->cols * SK_NC * sizeof(float));
         if (!buf) return SK_ERR_NOMEM;
     }
+    /* The AVX-512 panel kernel multiplies padding (value 0) by a real row of X: a block of
+     * X with inf or NaN runs without the panel layout (known from the copy, else scanned). */
+    sk_csr_f32 wfinite;
+    if (w->panel_off && n >= 64) {
+        if (buf) {
+            blockbits = (uint32_t *)calloc((size_t)((n + SK_NC - 1) / SK_NC), sizeof(uint32_t));
+            if (!blockbits) { free(buf); return SK_ERR_NOMEM; }
+        } else if (sk_has_nonfinite(x, w->cols, n, ldx)) {
+            wfinite = *w;
+            wfinite.panel_off = NULL;
+            w = &wfinite;
+        }
+    }
 #if defined(_OPENMP)
     if (nt > 1) {
         #pragma omp parallel num_threads(nt)
         run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), x, n, ldx, bias, y, ldy, buf,
-                   &nonfinite);
+                   &nonfinite, blockbits);
     } else
 #endif
     {
-        run_thread(uk, w, 0, 1, x, n, ldx, bias, y, ldy, buf, &nonfinite);
+        run_thread(uk, w, 0, 1, x, n, ldx, bias, y, ldy, buf, &nonfinite, blockbits);
     }
     if (!buf)
         for (int64_t k = 0; k < w->cols; ++k) nonfinite |= sk_nonfinite_bits(x + k * ldx, n);
     free(buf);
+    free(blockbits);
     if (nonfinite & 0x80000000u)
         return propagate_nonfinite(w, x, n, ldx, y, ldy);
     return SK_OK;
