@@ -10,14 +10,15 @@
  * small n (sk_f32_spmm_nm_avx512_xt, 2 <= n <= SK_NM_XT_MAX_N in the operator): the
  *   same plan on X transposed, 2 rows at a time; each step decodes positions and loads
  *   values once and then permutes and multiplies every column's X windows.
- * larger n (SpMM): R = 4 rows of W at a time over the same groups, tiles of 64/32/16
- *   columns and a masked tail, K in blocks of 128 X rows (32 KiB of a 64-column X
- *   block, L1-resident while every row block of W passes over it; Y is reread between
- *   K blocks). Each slot broadcasts its weight and does one FMA per vector with the X
- *   row its position names; the next row block's weights are prefetched (W streams
- *   from memory in pieces the hardware prefetcher does not predict). Positions are
- *   decoded 64 bits at a time per row. The operator hands this kernel 64-byte aligned
- *   X rows (split loads cost 1.6x). */
+ * larger n (SpMM): tiles of 64/32/16 columns and a masked tail; rows in blocks of
+ *   SK_NM_RB, inside them K in blocks of 128 X rows (32 KiB of a 64-column X block,
+ *   L1-resident while the block's rows pass over it; Y is reread between K blocks).
+ *   Each slot broadcasts its weight and does one FMA per vector with the X row its
+ *   position names; the weights of the rows SK_NM_PF_ROWS ahead are prefetched (W
+ *   streams from memory in pieces the hardware prefetcher does not predict). 64-column
+ *   tiles of 2:4, 1:4 and 1:8 run nm_tile64 (inline assembly, ~70 % of the FMA peak
+ *   with X in L1 on Zen 5, load-bound), the rest block_tile (C, 4 rows). The operator
+ *   hands these kernels 64-byte aligned X rows (split loads cost 1.6x). */
 #include <immintrin.h>
 
 #include "nm_internal.h"
