@@ -22,6 +22,7 @@
 #include <immintrin.h>
 
 #include "nm_internal.h"
+#include "x86_asm.h"
 
 /* ---------------------------------------------------------------- n == 1 */
 
@@ -369,22 +370,7 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
  * slot (its group), XS: X bytes per step. */
 #define SK_NM_PAIR_RUN(B, PM, B1, XS)                                                  \
     __asm__ volatile(                                                                  \
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"  \
-        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"  \
-        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"  \
-        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"  \
-        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"  \
-        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"  \
-        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"  \
-        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"  \
-        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"  \
-        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"  \
-        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"  \
-        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"  \
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"  \
-        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"  \
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"  \
-        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"  \
+        SK_ASM_ZERO_ZMM0_15                                                    \
         SK_NM_ASM_DECODE(o0, lo0, 0, PM) SK_NM_ASM_DECODE(o1, lo0, B, PM)              \
         SK_NM_ASM_DECODE(o2, lo1, 0, PM) SK_NM_ASM_DECODE(o3, lo1, B, PM)              \
         "shrdq $2*" #B ", %[hi0], %[lo0]\n\t" "shrq $2*" #B ", %[hi0]\n\t"             \
@@ -401,22 +387,11 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
         "vbroadcastsd (%[w0]), %%zmm31\n\t" "vbroadcastsd (%[w1]), %%zmm29\n\t"        \
         SK_NM_ASM_STEP(0x00, 0x55, B, PM, B1, XS)                                      \
         "4:\n\t"                                                                       \
-        "vaddps %%zmm4, %%zmm0, %%zmm0\n\t" "vaddps 0(%[y0]), %%zmm0, %%zmm0\n\t" \
-        "vmovups %%zmm0, 0(%[y0])\n\t"  \
-        "vaddps %%zmm5, %%zmm1, %%zmm1\n\t" "vaddps 64(%[y0]), %%zmm1, %%zmm1\n\t" \
-        "vmovups %%zmm1, 64(%[y0])\n\t"  \
-        "vaddps %%zmm6, %%zmm2, %%zmm2\n\t" "vaddps 128(%[y0]), %%zmm2, %%zmm2\n\t" \
-        "vmovups %%zmm2, 128(%[y0])\n\t"  \
-        "vaddps %%zmm7, %%zmm3, %%zmm3\n\t" "vaddps 192(%[y0]), %%zmm3, %%zmm3\n\t" \
-        "vmovups %%zmm3, 192(%[y0])\n\t"  \
-        "vaddps %%zmm12, %%zmm8, %%zmm8\n\t" "vaddps 0(%[y1]), %%zmm8, %%zmm8\n\t" \
-        "vmovups %%zmm8, 0(%[y1])\n\t"  \
-        "vaddps %%zmm13, %%zmm9, %%zmm9\n\t" "vaddps 64(%[y1]), %%zmm9, %%zmm9\n\t" \
-        "vmovups %%zmm9, 64(%[y1])\n\t"  \
-        "vaddps %%zmm14, %%zmm10, %%zmm10\n\t" "vaddps 128(%[y1]), %%zmm10, %%zmm10\n\t" \
-        "vmovups %%zmm10, 128(%[y1])\n\t"  \
-        "vaddps %%zmm15, %%zmm11, %%zmm11\n\t" "vaddps 192(%[y1]), %%zmm11, %%zmm11\n\t" \
-        "vmovups %%zmm11, 192(%[y1])\n\t"  \
+        "vaddps %%zmm4, %%zmm0, %%zmm0\n\t" "vaddps %%zmm5, %%zmm1, %%zmm1\n\t"        \
+        "vaddps %%zmm6, %%zmm2, %%zmm2\n\t" "vaddps %%zmm7, %%zmm3, %%zmm3\n\t"        \
+        "vaddps %%zmm12, %%zmm8, %%zmm8\n\t" "vaddps %%zmm13, %%zmm9, %%zmm9\n\t"      \
+        "vaddps %%zmm14, %%zmm10, %%zmm10\n\t" "vaddps %%zmm15, %%zmm11, %%zmm11\n\t"  \
+        SK_ASM_ADD_Y(0, 1, 2, 3, "(%[y0])") SK_ASM_ADD_Y(8, 9, 10, 11, "(%[y1])")      \
         : [xg] "+r"(xg), [w0] "+r"(w0), [w1] "+r"(w1), [lo0] "+r"(lo0), [hi0] "+r"(hi0), \
           [lo1] "+r"(lo1), [hi1] "+r"(hi1), [cnt] "+r"(cnt),                           \
           [o0] "=&r"(o0), [o1] "=&r"(o1), [o2] "=&r"(o2), [o3] "=&r"(o3)               \
@@ -439,22 +414,7 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
  * weights in one 16-byte broadcast, single steps for the rest. */
 #define SK_NM_QUAD_RUN(B, PM, XS)                                                      \
     __asm__ volatile(                                                                  \
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t"  \
-        "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"  \
-        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t"  \
-        "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"  \
-        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t"  \
-        "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"  \
-        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t"  \
-        "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"  \
-        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t"  \
-        "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"  \
-        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t"  \
-        "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"  \
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t"  \
-        "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"  \
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t"  \
-        "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"  \
+        SK_ASM_ZERO_ZMM0_15                                                    \
         SK_NM_ASM_DECODE(o0, lo0, 0, PM) SK_NM_ASM_DECODE(o1, lo1, 0, PM)              \
         SK_NM_ASM_DECODE(o2, lo2, 0, PM) SK_NM_ASM_DECODE(o3, lo3, 0, PM)              \
         "shrq $" #B ", %[lo0]\n\t" "shrq $" #B ", %[lo1]\n\t"                          \
@@ -477,23 +437,10 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
         "subq $1, %[cnt]\n\t" "jnz 2b\n\t"                                             \
         "4:\n\t"                                                                       \
         "movq %[ym], %[o0]\n\t" "movq %[ldym], %[o1]\n\t"                              \
-        "vaddps 0" "(%[o0])" ", %%zmm0, %%zmm0\n\t" "vmovups %%zmm0, 0" "(%[o0])" "\n\t"  \
-        "vaddps 64" "(%[o0])" ", %%zmm1, %%zmm1\n\t" "vmovups %%zmm1, 64" "(%[o0])" "\n\t"  \
-        "vaddps 128" "(%[o0])" ", %%zmm2, %%zmm2\n\t" "vmovups %%zmm2, 128" "(%[o0])" "\n\t"  \
-        "vaddps 192" "(%[o0])" ", %%zmm3, %%zmm3\n\t" "vmovups %%zmm3, 192" "(%[o0])" "\n\t"  \
-        "vaddps 0" "(%[o0],%[o1])" ", %%zmm4, %%zmm4\n\t" "vmovups %%zmm4, 0" "(%[o0],%[o1])" "\n\t"  \
-        "vaddps 64" "(%[o0],%[o1])" ", %%zmm5, %%zmm5\n\t" "vmovups %%zmm5, 64" "(%[o0],%[o1])" "\n\t"  \
-        "vaddps 128" "(%[o0],%[o1])" ", %%zmm6, %%zmm6\n\t" "vmovups %%zmm6, 128" "(%[o0],%[o1])" "\n\t"  \
-        "vaddps 192" "(%[o0],%[o1])" ", %%zmm7, %%zmm7\n\t" "vmovups %%zmm7, 192" "(%[o0],%[o1])" "\n\t"  \
-        "vaddps 0" "(%[o0],%[o1],2)" ", %%zmm8, %%zmm8\n\t" "vmovups %%zmm8, 0" "(%[o0],%[o1],2)" "\n\t"  \
-        "vaddps 64" "(%[o0],%[o1],2)" ", %%zmm9, %%zmm9\n\t" "vmovups %%zmm9, 64" "(%[o0],%[o1],2)" "\n\t"  \
-        "vaddps 128" "(%[o0],%[o1],2)" ", %%zmm10, %%zmm10\n\t" "vmovups %%zmm10, 128" "(%[o0],%[o1],2)" "\n\t"  \
-        "vaddps 192" "(%[o0],%[o1],2)" ", %%zmm11, %%zmm11\n\t" "vmovups %%zmm11, 192" "(%[o0],%[o1],2)" "\n\t"  \
-        "leaq (%[o0],%[o1],2), %[o2]\n\t" "addq %[o1], %[o2]\n\t"  \
-        "vaddps 0" "(%[o2])" ", %%zmm12, %%zmm12\n\t" "vmovups %%zmm12, 0" "(%[o2])" "\n\t"  \
-        "vaddps 64" "(%[o2])" ", %%zmm13, %%zmm13\n\t" "vmovups %%zmm13, 64" "(%[o2])" "\n\t"  \
-        "vaddps 128" "(%[o2])" ", %%zmm14, %%zmm14\n\t" "vmovups %%zmm14, 128" "(%[o2])" "\n\t"  \
-        "vaddps 192" "(%[o2])" ", %%zmm15, %%zmm15\n\t" "vmovups %%zmm15, 192" "(%[o2])" "\n\t"  \
+        SK_ASM_ADD_Y(0, 1, 2, 3, "(%[o0])") SK_ASM_ADD_Y(4, 5, 6, 7, "(%[o0],%[o1])")  \
+        SK_ASM_ADD_Y(8, 9, 10, 11, "(%[o0],%[o1],2)")                                 \
+        "leaq (%[o0],%[o1],2), %[o2]\n\t" "addq %[o1], %[o2]\n\t"                      \
+        SK_ASM_ADD_Y(12, 13, 14, 15, "(%[o2])")                                        \
         : [xg] "+r"(xg), [w0] "+r"(wq[0]), [w1] "+r"(wq[1]), [w2] "+r"(wq[2]),         \
           [w3] "+r"(wq[3]), [lo0] "+r"(lo[0]), [lo1] "+r"(lo[1]), [lo2] "+r"(lo[2]),   \
           [lo3] "+r"(lo[3]), [cnt] "+r"(cnt),                                          \

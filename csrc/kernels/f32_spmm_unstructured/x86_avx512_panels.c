@@ -4,6 +4,7 @@
  * panel kernel). */
 #include <immintrin.h>
 
+#include "x86_asm.h"
 #include "x86_avx512_panels.h"
 
 #if defined(SK_HAVE_PANELS_ASM)
@@ -22,13 +23,6 @@
     "vfmadd231ps 128(%[xg],%[" #o "]), %%zmm30, %%zmm" #A2 "\n\t"                      \
     "vfmadd231ps 192(%[xg],%[" #o "]), %%zmm30, %%zmm" #A3 "\n\t"                      \
     SK_U_ASM_DECODE(o, ROT)
-#define SK_U_ASM_ADD_Y(A, OFF, ADDR)                                                   \
-    "vaddps " #OFF ADDR ", %%zmm" #A ", %%zmm" #A "\n\t"                               \
-    "vmovups %%zmm" #A ", " #OFF ADDR "\n\t"
-#define SK_U_ASM_ADD_ROW(A0, A1, A2, A3, ADDR)                                         \
-    SK_U_ASM_ADD_Y(A0, 0, ADDR) SK_U_ASM_ADD_Y(A1, 64, ADDR)                           \
-    SK_U_ASM_ADD_Y(A2, 128, ADDR) SK_U_ASM_ADD_Y(A3, 192, ADDR)
-
 /* cnt (>= 1) steps of a quad's panel entries (4 interleaved rows: values vp, columns cp),
  * X panel rows 64 floats apart at xg, added to the quad's Y rows (y, y + ldyb bytes, ...).
  * Each step's offsets are decoded while the step before issues its FMAs (see the N:M
@@ -38,14 +32,7 @@ SK_INLINE void panel_steps_asm(const float *xg, const float *vp, const uint8_t *
     uint64_t cw, o0, o1, o2, o3;
     const int64_t ldyb = ldy * 4;
     __asm__ volatile(
-        "vpxord %%zmm0, %%zmm0, %%zmm0\n\t" "vpxord %%zmm1, %%zmm1, %%zmm1\n\t"
-        "vpxord %%zmm2, %%zmm2, %%zmm2\n\t" "vpxord %%zmm3, %%zmm3, %%zmm3\n\t"
-        "vpxord %%zmm4, %%zmm4, %%zmm4\n\t" "vpxord %%zmm5, %%zmm5, %%zmm5\n\t"
-        "vpxord %%zmm6, %%zmm6, %%zmm6\n\t" "vpxord %%zmm7, %%zmm7, %%zmm7\n\t"
-        "vpxord %%zmm8, %%zmm8, %%zmm8\n\t" "vpxord %%zmm9, %%zmm9, %%zmm9\n\t"
-        "vpxord %%zmm10, %%zmm10, %%zmm10\n\t" "vpxord %%zmm11, %%zmm11, %%zmm11\n\t"
-        "vpxord %%zmm12, %%zmm12, %%zmm12\n\t" "vpxord %%zmm13, %%zmm13, %%zmm13\n\t"
-        "vpxord %%zmm14, %%zmm14, %%zmm14\n\t" "vpxord %%zmm15, %%zmm15, %%zmm15\n\t"
+        SK_ASM_ZERO_ZMM0_15
         "movl (%[cp]), %k[cw]\n\t"
         SK_U_ASM_DECODE(o0, 8) SK_U_ASM_DECODE(o1, 0) SK_U_ASM_DECODE(o2, 24) SK_U_ASM_DECODE(o3, 16)
         "1:\n\t"
@@ -58,11 +45,11 @@ SK_INLINE void panel_steps_asm(const float *xg, const float *vp, const uint8_t *
         "addq $16, %[vp]\n\t" "addq $4, %[cp]\n\t"
         "subq $1, %[cnt]\n\t" "jnz 1b\n\t"
         "leaq (%[y],%[ldyb],2), %[o0]\n\t"
-        SK_U_ASM_ADD_ROW(0, 1, 2, 3, "(%[y])")
-        SK_U_ASM_ADD_ROW(4, 5, 6, 7, "(%[y],%[ldyb])")
-        SK_U_ASM_ADD_ROW(8, 9, 10, 11, "(%[o0])")
+        SK_ASM_ADD_Y(0, 1, 2, 3, "(%[y])")
+        SK_ASM_ADD_Y(4, 5, 6, 7, "(%[y],%[ldyb])")
+        SK_ASM_ADD_Y(8, 9, 10, 11, "(%[o0])")
         "addq %[ldyb], %[o0]\n\t"
-        SK_U_ASM_ADD_ROW(12, 13, 14, 15, "(%[o0])")
+        SK_ASM_ADD_Y(12, 13, 14, 15, "(%[o0])")
         : [vp] "+r"(vp), [cp] "+r"(cp), [cnt] "+r"(cnt), [cw] "=&r"(cw),
           [o0] "=&r"(o0), [o1] "=&r"(o1), [o2] "=&r"(o2), [o3] "=&r"(o3)
         : [xg] "r"(xg), [y] "r"(y), [ldyb] "r"(ldyb)
