@@ -338,103 +338,68 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
     return left <= 0 ? 0 : sk_nm_bits(row, bit, left < 64 ? (int)left : 64);
 }
 
-/* X offset (bytes, rows of 64 floats) of the position at bit SHIFT of `src` into `dst` */
-#define SK_NM_ASM_DECODE(dst, src, SHIFT, PM)                                          \
+/* X offset (bytes, rows of 64 floats) of the position in the low bits of `src` */
+#define SK_NM_ASM_DECODE(dst, src, PM)                                                 \
     "movl %k[" #src "], %k[" #dst "]\n\t"                                              \
-    "shll $8-" #SHIFT ", %k[" #dst "]\n\t"                                             \
+    "shll $8, %k[" #dst "]\n\t"                                                        \
     "andl $" #PM "<<8, %k[" #dst "]\n\t"
 /* one slot: splat lane SPLAT (in each 128-bit lane) of zmm WREG, four FMAs with the X
- * row at XOFF(xg, o) into zmm A0..A3, then decode this slot's offset of the next step */
-#define SK_NM_ASM_SLOT(WREG, SPLAT, XOFF, o, A0, A1, A2, A3, lo, SHIFT, PM)            \
+ * row at (xg, o) into zmm A0..A3, then decode the row's next position into o */
+#define SK_NM_ASM_SLOT(WREG, SPLAT, o, A0, A1, A2, A3, lo, PM)                         \
     "vpermilps $" #SPLAT ", %%zmm" #WREG ", %%zmm30\n\t"                               \
-    "vfmadd231ps " #XOFF "(%[xg],%[" #o "]), %%zmm30, %%zmm" #A0 "\n\t"                \
-    "vfmadd231ps " #XOFF "+64(%[xg],%[" #o "]), %%zmm30, %%zmm" #A1 "\n\t"             \
-    "vfmadd231ps " #XOFF "+128(%[xg],%[" #o "]), %%zmm30, %%zmm" #A2 "\n\t"            \
-    "vfmadd231ps " #XOFF "+192(%[xg],%[" #o "]), %%zmm30, %%zmm" #A3 "\n\t"            \
-    SK_NM_ASM_DECODE(o, lo, SHIFT, PM)
-/* one step: two slots of each row (weights in zmm31 / zmm29, lanes S0 and S1), then the
- * position windows move on to the step after next and X to the next step */
-#define SK_NM_ASM_STEP(S0, S1, B, PM, B1, XS)                                          \
-    SK_NM_ASM_SLOT(31, S0, 0, o0, 0, 1, 2, 3, lo0, 0, PM)                               \
-    SK_NM_ASM_SLOT(31, S1, B1, o1, 4, 5, 6, 7, lo0, B, PM)                              \
-    SK_NM_ASM_SLOT(29, S0, 0, o2, 8, 9, 10, 11, lo1, 0, PM)                             \
-    SK_NM_ASM_SLOT(29, S1, B1, o3, 12, 13, 14, 15, lo1, B, PM)                          \
-    "shrdq $2*" #B ", %[hi0], %[lo0]\n\t" "shrq $2*" #B ", %[hi0]\n\t"                 \
-    "shrdq $2*" #B ", %[hi1], %[lo1]\n\t" "shrq $2*" #B ", %[hi1]\n\t"                 \
-    "addq $" #XS ", %[xg]\n\t"
-/* The whole run: zero the accumulators zmm0-15 (slot sets of 4 vectors: row 0 slots 0, 1,
- * row 1 slots 0, 1), decode step 0's offsets, then cnt steps, two at a time with the
- * four weights of two steps of a row in one 16-byte broadcast (an 8-byte one for an odd
- * last step: weight loads share the two load ports with X), then add each row's slot
- * sets to Y. B: position bits, PM: their mask, B1: X byte offset of a step's second
- * slot (its group), XS: X bytes per step. */
-#define SK_NM_PAIR_RUN(B, PM, B1, XS)                                                  \
-    __asm__ volatile(                                                                  \
-        SK_ASM_ZERO_ZMM0_15                                                    \
-        SK_NM_ASM_DECODE(o0, lo0, 0, PM) SK_NM_ASM_DECODE(o1, lo0, B, PM)              \
-        SK_NM_ASM_DECODE(o2, lo1, 0, PM) SK_NM_ASM_DECODE(o3, lo1, B, PM)              \
-        "shrdq $2*" #B ", %[hi0], %[lo0]\n\t" "shrq $2*" #B ", %[hi0]\n\t"             \
-        "shrdq $2*" #B ", %[hi1], %[lo1]\n\t" "shrq $2*" #B ", %[hi1]\n\t"             \
-        "cmpq $2, %[cnt]\n\t" "jb 3f\n\t"                                              \
-        "1:\n\t"                                                                       \
-        "vbroadcastf32x4 (%[w0]), %%zmm31\n\t" "vbroadcastf32x4 (%[w1]), %%zmm29\n\t"  \
-        SK_NM_ASM_STEP(0x00, 0x55, B, PM, B1, XS)                                      \
-        SK_NM_ASM_STEP(0xaa, 0xff, B, PM, B1, XS)                                      \
-        "addq $16, %[w0]\n\t" "addq $16, %[w1]\n\t"                                    \
-        "subq $2, %[cnt]\n\t" "cmpq $2, %[cnt]\n\t" "jae 1b\n\t"                       \
-        "3:\n\t"                                                                       \
-        "testq %[cnt], %[cnt]\n\t" "jz 4f\n\t"                                         \
-        "vbroadcastsd (%[w0]), %%zmm31\n\t" "vbroadcastsd (%[w1]), %%zmm29\n\t"        \
-        SK_NM_ASM_STEP(0x00, 0x55, B, PM, B1, XS)                                      \
-        "4:\n\t"                                                                       \
-        "vaddps %%zmm4, %%zmm0, %%zmm0\n\t" "vaddps %%zmm5, %%zmm1, %%zmm1\n\t"        \
-        "vaddps %%zmm6, %%zmm2, %%zmm2\n\t" "vaddps %%zmm7, %%zmm3, %%zmm3\n\t"        \
-        "vaddps %%zmm12, %%zmm8, %%zmm8\n\t" "vaddps %%zmm13, %%zmm9, %%zmm9\n\t"      \
-        "vaddps %%zmm14, %%zmm10, %%zmm10\n\t" "vaddps %%zmm15, %%zmm11, %%zmm11\n\t"  \
-        SK_ASM_ADD_Y(0, 1, 2, 3, "(%[y0])") SK_ASM_ADD_Y(8, 9, 10, 11, "(%[y1])")      \
-        : [xg] "+r"(xg), [w0] "+r"(w0), [w1] "+r"(w1), [lo0] "+r"(lo0), [hi0] "+r"(hi0), \
-          [lo1] "+r"(lo1), [hi1] "+r"(hi1), [cnt] "+r"(cnt),                           \
-          [o0] "=&r"(o0), [o1] "=&r"(o1), [o2] "=&r"(o2), [o3] "=&r"(o3)               \
-        : [y0] "r"(y0), [y1] "r"(y1)                                                   \
-        : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",      \
-          "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm29",       \
-          "xmm30", "xmm31", "cc", "memory")
-
-/* 1:M, four rows: a step is one group, one slot per row (weights splatted from zmm16-19) */
+    "vfmadd231ps (%[xg],%[" #o "]), %%zmm30, %%zmm" #A0 "\n\t"                         \
+    "vfmadd231ps 64(%[xg],%[" #o "]), %%zmm30, %%zmm" #A1 "\n\t"                       \
+    "vfmadd231ps 128(%[xg],%[" #o "]), %%zmm30, %%zmm" #A2 "\n\t"                      \
+    "vfmadd231ps 192(%[xg],%[" #o "]), %%zmm30, %%zmm" #A3 "\n\t"                      \
+    SK_NM_ASM_DECODE(o, lo, PM)
+/* one step: a slot of each of the four rows (weights splatted from zmm16-19), the
+ * position windows move on by B bits, X by XS bytes */
 #define SK_NM_QUAD_STEP(SPLAT, B, PM, XS)                                              \
-    SK_NM_ASM_SLOT(16, SPLAT, 0, o0, 0, 1, 2, 3, lo0, 0, PM)                            \
-    SK_NM_ASM_SLOT(17, SPLAT, 0, o1, 4, 5, 6, 7, lo1, 0, PM)                            \
-    SK_NM_ASM_SLOT(18, SPLAT, 0, o2, 8, 9, 10, 11, lo2, 0, PM)                          \
-    SK_NM_ASM_SLOT(19, SPLAT, 0, o3, 12, 13, 14, 15, lo3, 0, PM)                        \
+    SK_NM_ASM_SLOT(16, SPLAT, o0, 0, 1, 2, 3, lo0, PM)                                  \
+    SK_NM_ASM_SLOT(17, SPLAT, o1, 4, 5, 6, 7, lo1, PM)                                  \
+    SK_NM_ASM_SLOT(18, SPLAT, o2, 8, 9, 10, 11, lo2, PM)                                \
+    SK_NM_ASM_SLOT(19, SPLAT, o3, 12, 13, 14, 15, lo3, PM)                              \
     "shrq $" #B ", %[lo0]\n\t" "shrq $" #B ", %[lo1]\n\t"                              \
     "shrq $" #B ", %[lo2]\n\t" "shrq $" #B ", %[lo3]\n\t"                              \
     "addq $" #XS ", %[xg]\n\t"
-/* The quad run: as SK_NM_PAIR_RUN with rows r..r+3 (accumulators zmm 4u..4u+3), the
- * positions in one 64-bit window per row, four steps per iteration with each row's four
- * weights in one 16-byte broadcast, single steps for the rest. */
-#define SK_NM_QUAD_RUN(B, PM, XS)                                                      \
+/* The rest of a quad run after the four-step loop (cnt < 4 steps left, cnt > 0):
+ * TAIL1 single steps (1:M), TAIL2 pairs of steps (2:4, whose runs have even counts). */
+#define SK_NM_QUAD_TAIL1(B, PM, XS)                                                    \
+    "vbroadcastss (%[w0]), %%zmm16\n\t" "vbroadcastss (%[w1]), %%zmm17\n\t"            \
+    "vbroadcastss (%[w2]), %%zmm18\n\t" "vbroadcastss (%[w3]), %%zmm19\n\t"            \
+    SK_NM_QUAD_STEP(0x00, B, PM, XS)                                                   \
+    "addq $4, %[w0]\n\t" "addq $4, %[w1]\n\t" "addq $4, %[w2]\n\t" "addq $4, %[w3]\n\t" \
+    "subq $1, %[cnt]\n\t" "jnz 2b\n\t"
+#define SK_NM_QUAD_TAIL2(B, PM, XS0, XS1)                                              \
+    "vbroadcastsd (%[w0]), %%zmm16\n\t" "vbroadcastsd (%[w1]), %%zmm17\n\t"            \
+    "vbroadcastsd (%[w2]), %%zmm18\n\t" "vbroadcastsd (%[w3]), %%zmm19\n\t"            \
+    SK_NM_QUAD_STEP(0x00, B, PM, XS0) SK_NM_QUAD_STEP(0x55, B, PM, XS1)                \
+    "addq $8, %[w0]\n\t" "addq $8, %[w1]\n\t" "addq $8, %[w2]\n\t" "addq $8, %[w3]\n\t" \
+    "subq $2, %[cnt]\n\t" "jnz 2b\n\t"
+/* A run of cnt steps over rows r..r+3: zero the accumulators (zmm 4u..4u+3 for row u),
+ * decode step 0's offsets from the rows' 64-bit position windows, four steps per
+ * iteration with each row's four weights in one 16-byte broadcast (weight loads share
+ * the two load ports with X), then TAIL, then add the tile to Y. X moves XS0 bytes
+ * after even steps and XS1 after odd ones (2:4: 0 and one group). */
+#define SK_NM_QUAD_RUN(B, PM, XS0, XS1, TAIL)                                          \
     __asm__ volatile(                                                                  \
-        SK_ASM_ZERO_ZMM0_15                                                    \
-        SK_NM_ASM_DECODE(o0, lo0, 0, PM) SK_NM_ASM_DECODE(o1, lo1, 0, PM)              \
-        SK_NM_ASM_DECODE(o2, lo2, 0, PM) SK_NM_ASM_DECODE(o3, lo3, 0, PM)              \
+        SK_ASM_ZERO_ZMM0_15                                                            \
+        SK_NM_ASM_DECODE(o0, lo0, PM) SK_NM_ASM_DECODE(o1, lo1, PM)                    \
+        SK_NM_ASM_DECODE(o2, lo2, PM) SK_NM_ASM_DECODE(o3, lo3, PM)                    \
         "shrq $" #B ", %[lo0]\n\t" "shrq $" #B ", %[lo1]\n\t"                          \
         "shrq $" #B ", %[lo2]\n\t" "shrq $" #B ", %[lo3]\n\t"                          \
         "cmpq $4, %[cnt]\n\t" "jb 3f\n\t"                                              \
         "1:\n\t"                                                                       \
         "vbroadcastf32x4 (%[w0]), %%zmm16\n\t" "vbroadcastf32x4 (%[w1]), %%zmm17\n\t"  \
         "vbroadcastf32x4 (%[w2]), %%zmm18\n\t" "vbroadcastf32x4 (%[w3]), %%zmm19\n\t"  \
-        SK_NM_QUAD_STEP(0x00, B, PM, XS) SK_NM_QUAD_STEP(0x55, B, PM, XS)              \
-        SK_NM_QUAD_STEP(0xaa, B, PM, XS) SK_NM_QUAD_STEP(0xff, B, PM, XS)              \
+        SK_NM_QUAD_STEP(0x00, B, PM, XS0) SK_NM_QUAD_STEP(0x55, B, PM, XS1)            \
+        SK_NM_QUAD_STEP(0xaa, B, PM, XS0) SK_NM_QUAD_STEP(0xff, B, PM, XS1)            \
         "addq $16, %[w0]\n\t" "addq $16, %[w1]\n\t" "addq $16, %[w2]\n\t" "addq $16, %[w3]\n\t" \
         "subq $4, %[cnt]\n\t" "cmpq $4, %[cnt]\n\t" "jae 1b\n\t"                       \
         "3:\n\t"                                                                       \
         "testq %[cnt], %[cnt]\n\t" "jz 4f\n\t"                                         \
         "2:\n\t"                                                                       \
-        "vbroadcastss (%[w0]), %%zmm16\n\t" "vbroadcastss (%[w1]), %%zmm17\n\t"        \
-        "vbroadcastss (%[w2]), %%zmm18\n\t" "vbroadcastss (%[w3]), %%zmm19\n\t"        \
-        SK_NM_QUAD_STEP(0x00, B, PM, XS)                                               \
-        "addq $4, %[w0]\n\t" "addq $4, %[w1]\n\t" "addq $4, %[w2]\n\t" "addq $4, %[w3]\n\t" \
-        "subq $1, %[cnt]\n\t" "jnz 2b\n\t"                                             \
+        TAIL                                                                           \
         "4:\n\t"                                                                       \
         "movq %[ym], %[o0]\n\t" "movq %[ldym], %[o1]\n\t"                              \
         SK_ASM_ADD_Y(0, 1, 2, 3, "(%[o0])") SK_ASM_ADD_Y(4, 5, 6, 7, "(%[o0],%[o1])")  \
@@ -450,22 +415,23 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
           "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "xmm16",       \
           "xmm17", "xmm18", "xmm19", "xmm30", "cc", "memory")
 
-/* Rows r .. r + R - 1, 64 columns of X with rows 64 floats apart, groups [g0, g1), for
- * 2:4 (R = 2; a step is one group, two slots per row) and 1:4, 1:8 (R = 4; a step is one
- * group, one slot per row). Written in assembly so that each step's X offsets are decoded
- * a step ahead of the loads that use them: compiled from C, GCC places the decode right
- * before the loads (and spills), and loads whose address arrives late fill the
- * scheduler: 2:4 ran at 62 % of the FMA peak with X in L1 that way, 73 % like this. */
+/* Rows r .. r + 3, 64 columns of X with rows 64 floats apart, groups [g0, g1), for 2:4,
+ * 1:4 and 1:8 (NN:2^BB): a step is one slot of each row. Written in assembly so that each
+ * step's X offsets are decoded a step ahead of the loads that use them: compiled from C,
+ * GCC places the decode right before the loads (and spills), and loads whose address
+ * arrives late fill the scheduler: 2:4 ran at 62 % of the FMA peak with X in L1 that
+ * way, 74 % like this. (Two rows x two slots per step ran 2 % slower on 2:4, 1:4 and
+ * 1:8 14 % slower.) */
 SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
                          const float *x, const float *bias, float *y, int64_t ldy,
                          const int NN, const int BB) {
-    const int N = NN, b = BB, M = 1 << BB, R = NN == 2 ? 2 : 4;
+    const int N = NN, b = BB, M = 1 << BB;
     const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
     const int64_t gend = g1 < gfull ? g1 : gfull;
     const float *vals[4];
     const uint8_t *meta[4];
     float *y0 = y + r * ldy;
-    for (int u = 0; u < R; ++u) {
+    for (int u = 0; u < 4; ++u) {
         vals[u] = w->values + (r + u) * slots;
         meta[u] = w->meta + (r + u) * w->meta_stride;
         if (r + u + SK_NM_PF_ROWS < w->rows) {
@@ -479,35 +445,26 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
             for (int v = 0; v < 4; ++v) _mm512_storeu_ps(y0 + u * ldy + 16 * v, b0);
         }
     }
-    const int64_t nsteps = gend > g0 ? gend - g0 : 0;
-    /* positions per window: 128 bits of a row pair's two windows, 64 of a quad's one */
-    const int64_t run = NN == 2 ? 128 / (2 * BB) : 64 / BB;
+    const int64_t nsteps = gend > g0 ? (gend - g0) * N : 0;
+    const int64_t run = 64 / BB / N * N;     /* whole groups within a 64-bit window */
+    const int64_t ldyb = ldy * 4;
     const float *xg = x + g0 * M * 64;
     for (int64_t s = 0; s < nsteps; s += run) {
-        const int64_t g = g0 + s, bit = g * N * b;
+        const int64_t g = g0 + s / N;
         int64_t cnt = run < nsteps - s ? run : nsteps - s;     /* counted down to 0 by the run */
-        uint64_t o0, o1, o2, o3;
-        if (NN == 2) {
-            uint64_t lo0 = nm_window(w, meta[0], bit), hi0 = nm_window(w, meta[0], bit + 64);
-            uint64_t lo1 = nm_window(w, meta[1], bit), hi1 = nm_window(w, meta[1], bit + 64);
-            const float *w0 = vals[0] + g * N, *w1 = vals[1] + g * N;
-            float *y1 = y0 + ldy;
-            SK_NM_PAIR_RUN(2, 3, 0, 1024);
-        } else {
-            uint64_t lo[4];
-            const float *wq[4];
-            const int64_t ldyb = ldy * 4;
-            for (int u = 0; u < 4; ++u) {
-                lo[u] = nm_window(w, meta[u], bit);
-                wq[u] = vals[u] + g;
-            }
-            if (BB == 2) SK_NM_QUAD_RUN(2, 3, 1024);
-            else SK_NM_QUAD_RUN(3, 7, 2048);
+        uint64_t lo[4], o0, o1, o2, o3;
+        const float *wq[4];
+        for (int u = 0; u < 4; ++u) {
+            lo[u] = nm_window(w, meta[u], g * N * b);
+            wq[u] = vals[u] + g * N;
         }
+        if (NN == 2) SK_NM_QUAD_RUN(2, 3, 0, 1024, SK_NM_QUAD_TAIL2(2, 3, 0, 1024));
+        else if (BB == 2) SK_NM_QUAD_RUN(2, 3, 1024, 1024, SK_NM_QUAD_TAIL1(2, 3, 1024));
+        else SK_NM_QUAD_RUN(3, 7, 2048, 2048, SK_NM_QUAD_TAIL1(3, 7, 2048));
         (void)o0; (void)o1; (void)o2; (void)o3;
     }
     if (g1 == G && gfull < G) {      /* the padded last group */
-        for (int u = 0; u < R; ++u) {
+        for (int u = 0; u < 4; ++u) {
             __m512 acc[4];
             float *yrow = y0 + u * ldy;
             for (int v = 0; v < 4; ++v) acc[v] = _mm512_loadu_ps(yrow + 16 * v);
@@ -551,7 +508,7 @@ SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const floa
             int64_t r = rb0;
 #if defined(__GNUC__)
             if (pair)
-                for (const int R = NN == 2 ? 2 : 4; r + R <= rb1; r += R)
+                for (; r + 4 <= rb1; r += 4)
                     nm_tile64(w, r, g0, g1, first, x, bias, y, ldy, NN, BB);
 #endif
             for (; r + 4 <= rb1; r += 4) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 4, V, MASKED, tail, NN, BB);
