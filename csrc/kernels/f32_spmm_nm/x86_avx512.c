@@ -481,7 +481,7 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
 #endif
 
 /* One column tile (V vectors) of rows [r0, r1): row blocks of SK_NM_RB rows outside, K
- * blocks inside them, row pairs / quads innermost. Each row block's Y stays in cache
+ * blocks inside them, row quads innermost. Each row block's Y stays in cache
  * across its K blocks and W is read in row-block pieces (Zen 5, 2:4 4096^2 n=64: 147
  * GFLOP/s with all rows per K block, 161 with 256-row blocks). */
 SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t ldx,
@@ -489,14 +489,11 @@ SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const floa
                           __mmask16 tail, const int NN, const int BB) {
     const int64_t G = sk_nm_groups(w);
 #if defined(__GNUC__)
-    const int pair = NN && V == 4 && !MASKED && ldx == 64;
+    const int tile64 = NN && V == 4 && !MASKED && ldx == 64;   /* nm_tile64 */
 #else
-    const int pair = 0;
+    const int tile64 = 0;
 #endif
-#ifndef SK_NM_KC_1M
-#define SK_NM_KC_1M SK_NM_KC_ROWS
-#endif
-    int64_t kc = (pair && NN == 1 ? SK_NM_KC_1M : SK_NM_KC_ROWS) / w->m;
+    int64_t kc = SK_NM_KC_ROWS / w->m;
     /* >= 32 slots per row and K block, so reloading Y between blocks stays cheap */
     if (kc * w->n < 32) kc = (32 + w->n - 1) / w->n;
     if (G == 0) kc = 1;
@@ -507,7 +504,7 @@ SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const floa
             const int first = g0 == 0;
             int64_t r = rb0;
 #if defined(__GNUC__)
-            if (pair)
+            if (tile64)
                 for (; r + 4 <= rb1; r += 4)
                     nm_tile64(w, r, g0, g1, first, x, bias, y, ldy, NN, BB);
 #endif
