@@ -116,7 +116,7 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const float *x, int64_t n, i
 
 /* ---- the panel layout (see sparsekern.h) */
 
-#define SK_PANEL_K 128
+#define SK_PANEL_K 128   /* as in the kernels' x86_avx512_panels.h */
 
 static int64_t panel_count(const sk_csr_f32 *w) { return (w->cols + SK_PANEL_K - 1) / SK_PANEL_K; }
 

@@ -3,7 +3,10 @@
  *   n == 1: x86_gemv.h (8-wide; wider gathers are slower on the CPUs measured).
  *   n  > 1: per row, tiles of 64/32/16 columns and a masked tail; each nonzero
  *           broadcasts its value and multiplies one row of X. Several nonzeros are
- *           in flight per step so the FMA latency is hidden (U accumulator sets). */
+ *           in flight per step so the FMA latency is hidden (U accumulator sets).
+ *           Rows long enough for quads run quad_tile64; with the panel layout,
+ *           64-column blocks of X run x86_avx512_panels.c (assembly), other widths
+ *           panel_quads64. */
 #include <immintrin.h>
 
 #include "internal.h"
@@ -123,7 +126,6 @@ SK_INLINE void panel_quads64(const sk_csr_f32 *w, int64_t q0, int64_t q1, const 
         }
     }
 }
-
 
 /* Row m, columns [j0, n): tiles of 64/32/16 and a masked tail. */
 SK_INLINE void row_cols(const sk_csr_f32 *w, int64_t m, const float *x, int64_t j0, int64_t n,

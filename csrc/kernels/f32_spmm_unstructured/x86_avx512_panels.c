@@ -26,7 +26,7 @@
 /* cnt (>= 1) steps of a quad's panel entries (4 interleaved rows: values vp, columns cp),
  * X panel rows 64 floats apart at xg, added to the quad's Y rows (y, y + ldyb bytes, ...).
  * Each step's offsets are decoded while the step before issues its FMAs (see the N:M
- * pair kernel); reads the 4 column bytes after the last step's. */
+ * nm_tile64); reads the 4 column bytes after the last step's. */
 SK_INLINE void panel_steps_asm(const float *xg, const float *vp, const uint8_t *cp, int64_t cnt,
                                float *y, int64_t ldy) {
     uint64_t cw, o0, o1, o2, o3;
