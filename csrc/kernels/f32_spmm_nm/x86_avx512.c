@@ -259,6 +259,17 @@ void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
 #define SK_NM_PF_ROWS 8
 #endif
 
+/* Prefetch row rn's weights and positions of groups [g0, g1): W streams from memory in
+ * row x K-block pieces the hardware prefetcher does not predict. */
+SK_INLINE void prefetch_k_block(const sk_nm_f32 *w, int64_t rn, int64_t g0, int64_t g1, int N,
+                                int b) {
+    if (rn >= w->rows) return;
+    const char *nv = (const char *)(w->values + rn * sk_nm_groups(w) * N + g0 * N);
+    const int64_t nbytes = (g1 - g0) * N * 4;
+    for (int64_t o = 0; o < nbytes; o += 64) _mm_prefetch(nv + o, _MM_HINT_T0);
+    _mm_prefetch((const char *)(w->meta + rn * w->meta_stride + ((g0 * N * b) >> 3)), _MM_HINT_T0);
+}
+
 /* Rows [r, r + R), groups [g0, g1), times V vectors of columns (the last masked by `tail`
  * when MASKED). FIRST: start from the bias, else from Y. */
 SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
@@ -280,14 +291,7 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
     for (int u = 0; u < R; ++u) {
         vals[u] = w->values + (r + u) * slots;
         meta[u] = w->meta + (r + u) * w->meta_stride;
-        /* the next row block reads the same K block of its rows next: prefetch it (W is
-         * streamed from memory, in 4 rows x K-block pieces the hardware does not predict) */
-        if (PF && r + u + R < w->rows) {
-            const char *nv = (const char *)(vals[u] + R * slots + g0 * N);
-            const int64_t nbytes = (g1 - g0) * N * 4;
-            for (int64_t o = 0; o < nbytes; o += 64) _mm_prefetch(nv + o, _MM_HINT_T0);
-            _mm_prefetch((const char *)(meta[u] + R * w->meta_stride + ((g0 * N * b) >> 3)), _MM_HINT_T0);
-        }
+        if (PF) prefetch_k_block(w, r + u + R, g0, g1, N, b);   /* the next row block's */
         const float *yrow = y + (r + u) * ldy;
         const __m512 b0 = _mm512_set1_ps(bias ? bias[r + u] : 0.0f);
         for (int v = 0; v < V; ++v) acc[u][v] = first ? b0 : SK_XLOAD(yrow, v);
@@ -434,12 +438,7 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
     for (int u = 0; u < 4; ++u) {
         vals[u] = w->values + (r + u) * slots;
         meta[u] = w->meta + (r + u) * w->meta_stride;
-        if (r + u + SK_NM_PF_ROWS < w->rows) {
-            const char *nv = (const char *)(vals[u] + SK_NM_PF_ROWS * slots + g0 * N);
-            const int64_t nbytes = (g1 - g0) * N * 4;
-            for (int64_t o = 0; o < nbytes; o += 64) _mm_prefetch(nv + o, _MM_HINT_T0);
-            _mm_prefetch((const char *)(meta[u] + SK_NM_PF_ROWS * w->meta_stride + ((g0 * N * b) >> 3)), _MM_HINT_T0);
-        }
+        prefetch_k_block(w, r + u + SK_NM_PF_ROWS, g0, g1, N, b);
         if (first) {
             const __m512 b0 = _mm512_set1_ps(bias ? bias[r + u] : 0.0f);
             for (int v = 0; v < 4; ++v) _mm512_storeu_ps(y0 + u * ldy + 16 * v, b0);
@@ -463,20 +462,8 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
         else SK_NM_QUAD_RUN(3, 7, 2048, 2048, SK_NM_QUAD_TAIL1(3, 7, 2048));
         (void)o0; (void)o1; (void)o2; (void)o3;
     }
-    if (g1 == G && gfull < G) {      /* the padded last group */
-        for (int u = 0; u < 4; ++u) {
-            __m512 acc[4];
-            float *yrow = y0 + u * ldy;
-            for (int v = 0; v < 4; ++v) acc[v] = _mm512_loadu_ps(yrow + 16 * v);
-            for (int64_t j = gfull * N; j < slots; ++j) {
-                const int64_t col = gfull * M + sk_nm_pos(meta[u], j, b);
-                if (col >= w->cols) continue;
-                const __m512 wv = _mm512_set1_ps(vals[u][j]);
-                for (int v = 0; v < 4; ++v) acc[v] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + col * 64 + 16 * v), acc[v]);
-            }
-            for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yrow + 16 * v, acc[v]);
-        }
-    }
+    if (g1 == G && gfull < G)        /* the padded last group, from and back to Y */
+        block_tile(w, r, gfull, G, 0, x, 64, bias, y, ldy, 4, 4, 0, 0, NN, BB);
 }
 #endif
 
