@@ -1,123 +1,175 @@
 /* AVX2 + FMA variant of the N:M SpMM.
- *   n == 1: per row, 8 slots per step; their columns (group base + decoded position)
- *           are assembled into one vector with scalar loads (faster than vgatherdps on
- *           the CPUs measured, see ../f32_spmm_unstructured/x86_gemv.h).
- *   n  > 1: R = 4 rows of W at a time over the same groups (the group's X rows are
- *           loaded once and serve all R rows), tiles of 16/8 columns + a masked tail. */
+ *
+ * n == 1 (GEMV): a step is 8 slots (GS = 8 / N whole groups). The X span of its groups
+ *   is loaded as 8-float windows and one vpermps per window picks each slot's x (index =
+ *   group offset + the slot's position, decoded from the bit stream with one broadcast and
+ *   a variable shift), blended by the window each lane reads: 2:4 two windows, 1:4 four,
+ *   1:8 eight (still faster than assembling the 8 x from scalar loads as x86_gemv.h does:
+ *   cold 4096^2 1:8 on Zen 5, 450 vs 470-600 us), 1:16 sixteen. The weights are
+ *   prefetched as in x86_avx512.c (cold 2:4: 1549 -> 952 us).
+ * n > 1: the tiles of x86_spmm_body.h, 16 and 8 columns and a masked tail. */
 #include <immintrin.h>
 
 #include "nm_internal.h"
 
-SK_INLINE __m256i tail_mask(int64_t r) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)r), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
+/* ---------------------------------------------------------------- n == 1 */
 
-/* The columns of 8 consecutive slots starting at slot j (group base gbase, slot s within
- * the group on entry; both advanced past them). */
-SK_INLINE __m256 gather8(const float *x, uint64_t bits, int b, uint64_t pmask, int N, int M,
-                         int64_t *gbase, int *s) {
-    int64_t c[8];
-    for (int i = 0; i < 8; ++i) {
-        c[i] = *gbase + (int64_t)(bits & pmask);
-        bits >>= b;
-        if (++*s == N) { *s = 0; *gbase += M; }
-    }
-    return _mm256_setr_ps(x[c[0]], x[c[1]], x[c[2]], x[c[3]], x[c[4]], x[c[5]], x[c[6]], x[c[7]]);
-}
+/* software prefetch distance (bytes) of the batch-1 weight stream, as in x86_avx512.c */
+#ifndef SK_NM_PF_DIST
+#define SK_NM_PF_DIST 8192
+#endif
 
-static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
-                      const float *bias, float *y, int64_t ldy) {
+typedef struct {
+    int gs, v, span, nwin;
+    int64_t nsteps;    /* steps whose windows (nwin * 8 floats from the first group) lie inside X */
+    int64_t nword;     /* full steps whose 4-byte position read stays inside the row */
+    __m256i base, shift, pmask, vmask, wmask[16];
+} gemv_plan;
+
+static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
     const int N = w->n, M = w->m, b = w->pos_bits;
-    const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
-    const int64_t full_slots = gfull * N;
-    const uint64_t pmask = (UINT64_C(1) << b) - 1;
+    p->gs = 8 / N;
+    p->v = p->gs * N;
+    p->span = p->gs * M;
+    p->nwin = (p->span + 7) / 8;
+    const int64_t reach = (int64_t)p->nwin * 8;
+    p->nsteps = p->gs && w->cols >= reach ? (w->cols - reach) / p->span + 1 : 0;
+    /* step s reads 4 bytes at byte s * b (8 slots of b bits) */
+    p->nword = p->v == 8 && w->meta_stride >= 4 ? (w->meta_stride - 4) / b + 1 : 0;
+    if (p->nword > p->nsteps) p->nword = p->nsteps;
+    int32_t base[8], shift[8], vmask[8], wmask[16][8];
+    for (int i = 0; i < 8; ++i) {
+        base[i] = N ? (i / N) * M : 0;
+        shift[i] = i * b;
+        vmask[i] = i < p->v ? -1 : 0;
+        for (int wi = 0; wi < 16; ++wi) wmask[wi][i] = base[i] / 8 == wi ? -1 : 0;
+    }
+    p->base = _mm256_loadu_si256((const __m256i *)base);
+    p->shift = _mm256_loadu_si256((const __m256i *)shift);
+    p->pmask = _mm256_set1_epi32((1 << b) - 1);
+    p->vmask = _mm256_loadu_si256((const __m256i *)vmask);
+    for (int wi = 0; wi < 16; ++wi) p->wmask[wi] = _mm256_loadu_si256((const __m256i *)wmask[wi]);
+}
+
+/* lane i of a vector that is -1 where COND(i) */
+#define SK_NM_LANES(COND)                                                              \
+    _mm256_setr_epi32(-(COND(0)), -(COND(1)), -(COND(2)), -(COND(3)), -(COND(4)),      \
+                      -(COND(5)), -(COND(6)), -(COND(7)))
+
+/* acc + the step's slots starting at slot j0 (X of its first group at xg). WORD: the
+ * positions come from one 4-byte read. DYN (M = 16): a group spans two windows, so each
+ * lane's window follows from its position; else it is fixed per lane. NN, BB: the
+ * pattern's N and position bits when known at compile time (constant indices and masks,
+ * which the compiler turns into immediate blends), else 0 (the plan's vectors). */
+SK_INLINE __m256 window_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, int b,
+                             const float *xg, const float *vals, __m256 acc, const int NWIN,
+                             const int FULL, const int WORD, const int DYN, const int NN,
+                             const int BB) {
+    uint32_t bits;
+    if (WORD) memcpy(&bits, meta + (j0 >> 3) * b, 4);
+    else bits = (uint32_t)sk_nm_bits(meta, j0 * b, p->v * b);
+#define SK_NM_BASE(i) (((i) / NN) << BB)
+#define SK_NM_SHIFT(i) ((i) * BB)
+    const __m256i base = NN ? _mm256_setr_epi32(SK_NM_BASE(0), SK_NM_BASE(1), SK_NM_BASE(2), SK_NM_BASE(3),
+                                                 SK_NM_BASE(4), SK_NM_BASE(5), SK_NM_BASE(6), SK_NM_BASE(7))
+                            : p->base;
+    const __m256i shift = NN ? _mm256_setr_epi32(SK_NM_SHIFT(0), SK_NM_SHIFT(1), SK_NM_SHIFT(2), SK_NM_SHIFT(3),
+                                                  SK_NM_SHIFT(4), SK_NM_SHIFT(5), SK_NM_SHIFT(6), SK_NM_SHIFT(7))
+                             : p->shift;
+    const __m256i pmask = NN ? _mm256_set1_epi32((1 << BB) - 1) : p->pmask;
+    const __m256i idx = _mm256_add_epi32(
+        _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)bits), shift), pmask), base);
+    __m256 xs = _mm256_permutevar8x32_ps(_mm256_loadu_ps(xg), idx);
+    const __m256i win = DYN ? _mm256_srli_epi32(idx, 3) : _mm256_setzero_si256();
+    for (int wi = 1; wi < NWIN; ++wi) {
+#define SK_NM_IN_WI(i) (SK_NM_BASE(i) / 8 == wi)
+        const __m256i m = DYN ? _mm256_cmpeq_epi32(win, _mm256_set1_epi32(wi))
+                        : NN  ? SK_NM_LANES(SK_NM_IN_WI)
+                              : p->wmask[wi];
+#undef SK_NM_IN_WI
+        const __m256 t = _mm256_permutevar8x32_ps(_mm256_loadu_ps(xg + 8 * wi), idx);
+        xs = _mm256_blendv_ps(xs, t, _mm256_castsi256_ps(m));
+    }
+#undef SK_NM_BASE
+#undef SK_NM_SHIFT
+    if (FULL) return _mm256_fmadd_ps(_mm256_loadu_ps(vals + j0), xs, acc);
+    const __m256 wv = _mm256_maskload_ps(vals + j0, p->vmask);
+    return _mm256_fmadd_ps(wv, _mm256_and_ps(xs, _mm256_castsi256_ps(p->vmask)), acc);
+}
+
+SK_INLINE float hsum(__m256 a) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+SK_INLINE void gemv_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int64_t r1,
+                           const float *x, const float *bias, float *y, int64_t ldy,
+                           const int NWIN, const int FULL, const int DYN, const int NN,
+                           const int BB) {
+    const int64_t slots = sk_nm_groups(w) * w->n;
+    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->gs;
+    const int64_t nsteps = p->nsteps, nword = p->nword;
     for (int64_t r = r0; r < r1; ++r) {
         const float *vals = w->values + r * slots;
         const uint8_t *meta = w->meta + r * w->meta_stride;
         __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        int64_t j = 0, gbase = 0;   /* slot, column of its group */
-        int s = 0;                  /* slot within the group */
-        for (; j + 16 <= full_slots; j += 16) {
-            const uint64_t bits = sk_nm_bits(meta, j * b, 16 * b);
-            const __m256 x0 = gather8(x, bits, b, pmask, N, M, &gbase, &s);
-            const __m256 x1 = gather8(x, bits >> (8 * b), b, pmask, N, M, &gbase, &s);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(vals + j), x0, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(vals + j + 8), x1, a1);
+        int64_t s = 0;
+        for (; s + 2 <= nword; s += 2) {
+            const int64_t g0 = s * gs;
+            _mm_prefetch((const char *)(vals + g0 * N) + SK_NM_PF_DIST, _MM_HINT_T0);
+            a0 = window_step(p, meta, g0 * N, b, x + g0 * M, vals, a0, NWIN, FULL, 1, DYN, NN, BB);
+            a1 = window_step(p, meta, (g0 + gs) * N, b, x + (g0 + gs) * M, vals, a1, NWIN, FULL, 1, DYN, NN, BB);
         }
-        const __m256 a = _mm256_add_ps(a0, a1);
-        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_add_ss(h, _mm_movehdup_ps(h));
-        float acc = _mm_cvtss_f32(h);
-        sk_nm_slots_scalar(w, r, j, slots, x, 1, 1, &acc);
+        for (; s < nsteps; ++s) {
+            const int64_t g0 = s * gs;
+            a0 = window_step(p, meta, g0 * N, b, x + g0 * M, vals, a0, NWIN, FULL, 0, DYN, NN, BB);
+        }
+        float acc = hsum(_mm256_add_ps(a0, a1));
+        sk_nm_slots_scalar(w, r, s * gs * N, slots, x, 1, 1, &acc);
         y[r * ldy] = acc + (bias ? bias[r] : 0.0f);
     }
 }
 
-SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, const float *x, int64_t ldx,
-                          const float *bias, float *y, int64_t ldy, const int R, const int V,
-                          const int MASKED, __m256i tail) {
-    const int N = w->n, M = w->m, b = w->pos_bits;
-    const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
-    const uint64_t pmask = (UINT64_C(1) << b) - 1;
-    const int gc = 64 / (N * b);
-    const float *vals[4];
-    const uint8_t *meta[4];
-    __m256 acc[4][2];
-    for (int u = 0; u < R; ++u) {
-        vals[u] = w->values + (r + u) * slots;
-        meta[u] = w->meta + (r + u) * w->meta_stride;
-        const __m256 b0 = _mm256_set1_ps(bias ? bias[r + u] : 0.0f);
-        for (int v = 0; v < V; ++v) acc[u][v] = b0;
-    }
-#define SK_XLOAD(p, v) (MASKED && (v) == V - 1 ? _mm256_maskload_ps((p) + 8 * (v), tail) \
-                                                 : _mm256_loadu_ps((p) + 8 * (v)))
-    for (int64_t g = 0; g < gfull; g += gc) {
-        const int cnt = gfull - g < gc ? (int)(gfull - g) : gc;
-        uint64_t bits[4];
-        for (int u = 0; u < R; ++u) bits[u] = sk_nm_bits(meta[u], g * N * b, cnt * N * b);
-        for (int gg = 0; gg < cnt; ++gg) {
-            const float *xg = x + (g + gg) * M * ldx;
-            const int64_t j = (g + gg) * N;
-            for (int s = 0; s < N; ++s) {
-                for (int u = 0; u < R; ++u) {
-                    const int pos = (int)(bits[u] & pmask);
-                    bits[u] >>= b;
-                    const __m256 wv = _mm256_set1_ps(vals[u][j + s]);
-                    const float *xr = xg + pos * ldx;
-                    for (int v = 0; v < V; ++v) acc[u][v] = _mm256_fmadd_ps(wv, SK_XLOAD(xr, v), acc[u][v]);
-                }
-            }
-        }
-    }
-    if (gfull < G) {
-        for (int u = 0; u < R; ++u) {
-            for (int64_t j = gfull * N; j < slots; ++j) {
-                const int64_t col = gfull * M + sk_nm_pos(meta[u], j, b);
-                if (col >= w->cols) continue;
-                const __m256 wv = _mm256_set1_ps(vals[u][j]);
-                const float *xr = x + col * ldx;
-                for (int v = 0; v < V; ++v) acc[u][v] = _mm256_fmadd_ps(wv, SK_XLOAD(xr, v), acc[u][v]);
-            }
-        }
-    }
-#undef SK_XLOAD
-    for (int u = 0; u < R; ++u) {
-        float *yrow = y + (r + u) * ldy;
-        for (int v = 0; v < V; ++v) {
-            if (MASKED && v == V - 1) _mm256_maskstore_ps(yrow + 8 * v, tail, acc[u][v]);
-            else _mm256_storeu_ps(yrow + 8 * v, acc[u][v]);
-        }
-    }
+static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
+                      const float *bias, float *y, int64_t ldy) {
+    gemv_plan p;
+    make_plan(w, &p);
+    const int full = p.v == 8, dyn = w->m == 16, nm = w->n * 100 + w->m;
+    if (nm == 204) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, 1, 0, 2, 2);
+    else if (nm == 104) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, 1, 0, 1, 2);
+    else if (nm == 108) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 8, 1, 0, 1, 3);
+    else if (p.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, full, 0, 0, 0);
+    else if (p.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, full, dyn, 0, 0);
+    else if (p.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, full, dyn, 0, 0);
+    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.nwin, full, dyn, 0, 0);  /* N > 8: nsteps 0 */
 }
 
-SK_INLINE void block_cols(const sk_nm_f32 *w, int64_t r, const float *x, int64_t n, int64_t ldx,
-                          const float *bias, float *y, int64_t ldy, const int R) {
+/* ---------------------------------------------------------------- n > 1 */
+
+#define SK_NM_VEC __m256
+#define SK_NM_VW 8
+#define SK_NM_TAIL __m256i
+#define SK_NM_LOAD(p) _mm256_loadu_ps(p)
+#define SK_NM_LOAD_TAIL(p, tail) _mm256_maskload_ps(p, tail)
+#define SK_NM_STORE(p, v) _mm256_storeu_ps(p, v)
+#define SK_NM_STORE_TAIL(p, tail, v) _mm256_maskstore_ps(p, tail, v)
+#define SK_NM_SET1(f) _mm256_set1_ps(f)
+#define SK_NM_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#include "x86_spmm_body.h"
+
+static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                      int64_t ldx, const float *bias, float *y, int64_t ldy) {
     const __m256i none = _mm256_setzero_si256();
     int64_t j = 0;
-    for (; j + 16 <= n; j += 16) block_tile(w, r, x + j, ldx, bias, y + j, ldy, R, 2, 0, none);
-    if (j + 8 <= n) { block_tile(w, r, x + j, ldx, bias, y + j, ldy, R, 1, 0, none); j += 8; }
-    if (j < n) block_tile(w, r, x + j, ldx, bias, y + j, ldy, R, 1, 1, tail_mask(n - j));
+    for (; j + 16 <= n; j += 16) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 2, 0, none);
+    if (j + 8 <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 0, none); j += 8; }
+    if (j < n) {
+        const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)),
+                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 1, tail);
+    }
 }
 
 void sk_f32_spmm_nm_avx2(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
@@ -126,7 +178,5 @@ void sk_f32_spmm_nm_avx2(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float
         gemv_rows(w, r0, r1, x, bias, y, ldy);
         return;
     }
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) block_cols(w, r, x, n, ldx, bias, y, ldy, 4);
-    for (; r < r1; ++r) block_cols(w, r, x, n, ldx, bias, y, ldy, 1);
+    spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy);
 }

@@ -247,93 +247,22 @@ void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
 
 /* ---------------------------------------------------------------- n > 1 */
 
-/* X rows per K block: 128 rows of a 64-column tile are 32 KiB, so the block stays in L1
- * while every row block of W passes over it (Y is read back between K blocks). */
-#ifndef SK_NM_KC_ROWS
-#define SK_NM_KC_ROWS 128
+#define SK_NM_VEC __m512
+#define SK_NM_VW 16
+#define SK_NM_TAIL __mmask16
+#define SK_NM_LOAD(p) _mm512_loadu_ps(p)
+#define SK_NM_LOAD_TAIL(p, tail) _mm512_maskz_loadu_ps(tail, p)
+#define SK_NM_STORE(p, v) _mm512_storeu_ps(p, v)
+#define SK_NM_STORE_TAIL(p, tail, v) _mm512_mask_storeu_ps(p, tail, v)
+#define SK_NM_SET1(f) _mm512_set1_ps(f)
+#define SK_NM_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#if defined(__GNUC__)
+SK_INLINE int nm_tile4(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
+                       const float *x, int64_t ldx, const float *bias, float *y, int64_t ldy,
+                       const int V, const int MASKED, const int NN, const int BB);
+#define SK_NM_TILE4 nm_tile4
 #endif
-#ifndef SK_NM_RB
-#define SK_NM_RB 256
-#endif
-#ifndef SK_NM_PF_ROWS
-#define SK_NM_PF_ROWS 8
-#endif
-
-/* Prefetch row rn's weights and positions of groups [g0, g1): W streams from memory in
- * row x K-block pieces the hardware prefetcher does not predict. */
-SK_INLINE void prefetch_k_block(const sk_nm_f32 *w, int64_t rn, int64_t g0, int64_t g1, int N,
-                                int b) {
-    if (rn >= w->rows) return;
-    const char *nv = (const char *)(w->values + rn * sk_nm_groups(w) * N + g0 * N);
-    const int64_t nbytes = (g1 - g0) * N * 4;
-    for (int64_t o = 0; o < nbytes; o += 64) _mm_prefetch(nv + o, _MM_HINT_T0);
-    _mm_prefetch((const char *)(w->meta + rn * w->meta_stride + ((g0 * N * b) >> 3)), _MM_HINT_T0);
-}
-
-/* Rows [r, r + R), groups [g0, g1), times V vectors of columns (the last masked by `tail`
- * when MASKED). FIRST: start from the bias, else from Y. */
-SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
-                          const float *x, int64_t ldx, const float *bias, float *y, int64_t ldy,
-                          const int R, const int V, const int MASKED, __mmask16 tail,
-                          const int NN, const int BB) {
-    enum { PF = 1 };
-    /* NN, BB: the pattern's N and position bits when known at compile time, else 0 */
-    const int N = NN ? NN : w->n, b = BB ? BB : w->pos_bits, M = BB ? 1 << BB : w->m;
-    const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
-    const uint64_t pmask = (UINT64_C(1) << b) - 1;
-    const int gc = 64 / (N * b);            /* groups whose positions fit one 64-bit read */
-    const int64_t gend = g1 < gfull ? g1 : gfull;
-    const float *vals[8];
-    const uint8_t *meta[8];
-    __m512 acc[8][4];
-#define SK_XLOAD(p, v) (MASKED && (v) == V - 1 ? _mm512_maskz_loadu_ps(tail, (p) + 16 * (v)) \
-                                                 : _mm512_loadu_ps((p) + 16 * (v)))
-    for (int u = 0; u < R; ++u) {
-        vals[u] = w->values + (r + u) * slots;
-        meta[u] = w->meta + (r + u) * w->meta_stride;
-        if (PF) prefetch_k_block(w, r + u + R, g0, g1, N, b);   /* the next row block's */
-        const float *yrow = y + (r + u) * ldy;
-        const __m512 b0 = _mm512_set1_ps(bias ? bias[r + u] : 0.0f);
-        for (int v = 0; v < V; ++v) acc[u][v] = first ? b0 : SK_XLOAD(yrow, v);
-    }
-    for (int64_t g = g0; g < gend; g += gc) {
-        const int cnt = gend - g < gc ? (int)(gend - g) : gc;
-        uint64_t bits[8];
-        for (int u = 0; u < R; ++u) bits[u] = sk_nm_bits(meta[u], g * N * b, cnt * N * b);
-        for (int gg = 0; gg < cnt; ++gg) {
-            const float *xg = x + (g + gg) * M * ldx;
-            const int64_t j = (g + gg) * N;
-            for (int s = 0; s < N; ++s) {
-                for (int u = 0; u < R; ++u) {
-                    const int pos = (int)(bits[u] & pmask);
-                    bits[u] >>= b;
-                    const __m512 wv = _mm512_set1_ps(vals[u][j + s]);
-                    const float *xr = xg + pos * ldx;
-                    for (int v = 0; v < V; ++v) acc[u][v] = _mm512_fmadd_ps(wv, SK_XLOAD(xr, v), acc[u][v]);
-                }
-            }
-        }
-    }
-    if (g1 == G && gfull < G) {    /* the padded last group: skip the slots past the last column */
-        for (int u = 0; u < R; ++u) {
-            for (int64_t j = gfull * N; j < slots; ++j) {
-                const int64_t col = gfull * M + sk_nm_pos(meta[u], j, b);
-                if (col >= w->cols) continue;
-                const __m512 wv = _mm512_set1_ps(vals[u][j]);
-                const float *xr = x + col * ldx;
-                for (int v = 0; v < V; ++v) acc[u][v] = _mm512_fmadd_ps(wv, SK_XLOAD(xr, v), acc[u][v]);
-            }
-        }
-    }
-#undef SK_XLOAD
-    for (int u = 0; u < R; ++u) {
-        float *yrow = y + (r + u) * ldy;
-        for (int v = 0; v < V; ++v) {
-            if (MASKED && v == V - 1) _mm512_mask_storeu_ps(yrow + 16 * v, tail, acc[u][v]);
-            else _mm512_storeu_ps(yrow + 16 * v, acc[u][v]);
-        }
-    }
-}
+#include "x86_spmm_body.h"
 
 #if defined(__GNUC__)
 /* 64 bits of a row's position stream from bit `bit`, zeros past the row's end. */
@@ -465,53 +394,17 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
     if (g1 == G && gfull < G)        /* the padded last group, from and back to Y */
         block_tile(w, r, gfull, G, 0, x, 64, bias, y, ldy, 4, 4, 0, 0, NN, BB);
 }
+
+/* 64-column tiles of 2:4, 1:4 and 1:8 with X rows 64 floats apart: nm_tile64 */
+SK_INLINE int nm_tile4(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
+                       const float *x, int64_t ldx, const float *bias, float *y, int64_t ldy,
+                       const int V, const int MASKED, const int NN, const int BB) {
+    if (!NN || V != 4 || MASKED || ldx != 64) return 0;
+    nm_tile64(w, r, g0, g1, first, x, bias, y, ldy, NN, BB);
+    return 1;
+}
 #endif
 
-/* One column tile (V vectors) of rows [r0, r1): row blocks of SK_NM_RB rows outside, K
- * blocks inside them, row quads innermost. Each row block's Y stays in cache
- * across its K blocks and W is read in row-block pieces (Zen 5, 2:4 4096^2 n=64: 147
- * GFLOP/s with all rows per K block, 161 with 256-row blocks). */
-SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t ldx,
-                          const float *bias, float *y, int64_t ldy, const int V, const int MASKED,
-                          __mmask16 tail, const int NN, const int BB) {
-    const int64_t G = sk_nm_groups(w);
-#if defined(__GNUC__)
-    const int tile64 = NN && V == 4 && !MASKED && ldx == 64;   /* nm_tile64 */
-#else
-    const int tile64 = 0;
-#endif
-    int64_t kc = SK_NM_KC_ROWS / w->m;
-    /* >= 32 slots per row and K block, so reloading Y between blocks stays cheap */
-    if (kc * w->n < 32) kc = (32 + w->n - 1) / w->n;
-    if (G == 0) kc = 1;
-    for (int64_t rb0 = r0; rb0 < r1; rb0 += SK_NM_RB) {
-        const int64_t rb1 = rb0 + SK_NM_RB < r1 ? rb0 + SK_NM_RB : r1;
-        for (int64_t g0 = 0; g0 < G || g0 == 0; g0 += kc) {
-            const int64_t g1 = g0 + kc < G ? g0 + kc : G;
-            const int first = g0 == 0;
-            int64_t r = rb0;
-#if defined(__GNUC__)
-            if (tile64)
-                for (; r + 4 <= rb1; r += 4)
-                    nm_tile64(w, r, g0, g1, first, x, bias, y, ldy, NN, BB);
-#endif
-            for (; r + 4 <= rb1; r += 4) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 4, V, MASKED, tail, NN, BB);
-            for (; r < rb1; ++r) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 1, V, MASKED, tail, NN, BB);
-            if (G == 0) break;
-        }
-    }
-}
-
-/* the common patterns with N and M known at compile time */
-SK_INLINE void col_tile(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t ldx,
-                        const float *bias, float *y, int64_t ldy, const int V, const int MASKED,
-                        __mmask16 tail) {
-    const int nm = w->n * 100 + w->m;
-    if (nm == 204) col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 2, 2);
-    else if (nm == 104) col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 1, 2);
-    else if (nm == 108) col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 1, 3);
-    else col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 0, 0);
-}
 
 static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
                       int64_t ldx, const float *bias, float *y, int64_t ldy) {
