@@ -159,7 +159,7 @@ static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
 #define SK_NM_STORE_TAIL(p, tail, v) _mm256_maskstore_ps(p, tail, v)
 #define SK_NM_SET1(f) _mm256_set1_ps(f)
 #define SK_NM_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define SK_NM_ROWS 3
+#define SK_NM_ROWS(V) ((V) == 1 ? 8 : 3)
 #include "x86_spmm_body.h"
 
 static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,

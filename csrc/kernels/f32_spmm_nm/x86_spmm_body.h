@@ -3,13 +3,13 @@
  *   SK_NM_VEC, SK_NM_VW (floats per vector), SK_NM_TAIL (a partial vector's mask),
  *   SK_NM_LOAD(p), SK_NM_LOAD_TAIL(p, tail) (masked-off lanes read as 0), SK_NM_STORE(p, v),
  *   SK_NM_STORE_TAIL(p, tail, v), SK_NM_SET1(f), SK_NM_FMA(a, b, c) (a * b + c);
- *   optionally SK_NM_ROWS (rows per tile, 4 unless set) and SK_NM_TILE4(w, r, g0, g1,
+ *   optionally SK_NM_ROWS(V) (rows per tile of V vectors) and SK_NM_TILE4(w, r, g0, g1,
  *   first, x, ldx, bias, y, ldy, V, MASKED, NN, BB): nonzero when the ISA's own tile
- *   computed rows r .. r + 3 (AVX-512's assembly one; with SK_NM_ROWS 4 only).
+ *   computed rows r .. r + 3 (AVX-512's assembly one, for V = 4).
  * One column tile of V vectors is computed in row blocks of SK_NM_RB rows; inside them K
  * runs in blocks of SK_NM_KC_BYTES of X (L1-resident while the block's rows pass over it;
  * Y is read back between K blocks); each slot broadcasts its weight and does one FMA per
- * vector with the X row its position names, SK_NM_ROWS rows at a time. */
+ * vector with the X row its position names, SK_NM_ROWS(V) rows at a time. */
 #ifndef SK_NM_X86_SPMM_BODY_H
 #define SK_NM_X86_SPMM_BODY_H
 
@@ -100,8 +100,10 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
     }
 }
 
+/* rows per tile of V vectors: one-vector tiles take 8 rows (independent FMA chains to
+ * cover the FMA latency) */
 #ifndef SK_NM_ROWS
-#define SK_NM_ROWS 4
+#define SK_NM_ROWS(V) ((V) == 1 ? 8 : 4)
 #endif
 #ifndef SK_NM_TILE4
 #define SK_NM_TILE4(w, r, g0, g1, first, x, ldx, bias, y, ldy, V, MASKED, NN, BB) 0
@@ -125,9 +127,9 @@ SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const floa
             const int64_t g1 = g0 + kc < G ? g0 + kc : G;
             const int first = g0 == 0;
             int64_t r = rb0;
-            for (; r + SK_NM_ROWS <= rb1; r += SK_NM_ROWS)
+            for (; r + SK_NM_ROWS(V) <= rb1; r += SK_NM_ROWS(V))
                 if (!SK_NM_TILE4(w, r, g0, g1, first, x, ldx, bias, y, ldy, V, MASKED, NN, BB))
-                    block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, SK_NM_ROWS, V, MASKED, tail, NN, BB);
+                    block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, SK_NM_ROWS(V), V, MASKED, tail, NN, BB);
             for (; r < rb1; ++r) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 1, V, MASKED, tail, NN, BB);
             if (G == 0) break;
         }
