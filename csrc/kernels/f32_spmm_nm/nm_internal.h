@@ -52,6 +52,30 @@ SK_INLINE uint64_t sk_nm_bits(const uint8_t *row, int64_t bitoff, int nbits) {
     return nbits >= 64 ? v : v & ((UINT64_C(1) << nbits) - 1);
 }
 
+/* Batch-1 steps of the x86 window kernels: a step covers gs = L / N whole groups (v =
+ * gs * N <= L slots for L lanes), whose X span (span floats) is read as nwin windows of
+ * WF floats; nsteps steps keep those windows inside X, and the first nword of them (full
+ * steps only, v == L) can read their positions with one RB-byte read at byte
+ * s * L * b / 8 inside the row. */
+typedef struct {
+    int gs, v, span, nwin;
+    int64_t nsteps, nword;
+} sk_nm_steps;
+
+SK_INLINE sk_nm_steps sk_nm_step_plan(const sk_nm_f32 *w, int L, int WF, int RB) {
+    sk_nm_steps p;
+    p.gs = L / w->n;
+    p.v = p.gs * w->n;
+    p.span = p.gs * w->m;
+    p.nwin = (p.span + WF - 1) / WF;
+    const int64_t reach = (int64_t)p.nwin * WF;
+    p.nsteps = p.gs && w->cols >= reach ? (w->cols - reach) / p.span + 1 : 0;
+    const int64_t step_bytes = (int64_t)L * w->pos_bits / 8;
+    p.nword = p.v == L && w->meta_stride >= RB ? (w->meta_stride - RB) / step_bytes + 1 : 0;
+    if (p.nword > p.nsteps) p.nword = p.nsteps;
+    return p;
+}
+
 /* Position of slot j of a row. */
 SK_INLINE int sk_nm_pos(const uint8_t *row, int64_t j, int pos_bits) {
     return (int)sk_nm_bits(row, j * pos_bits, pos_bits);

@@ -22,28 +22,18 @@
 #endif
 
 typedef struct {
-    int gs, v, span, nwin;
-    int64_t nsteps;    /* steps whose windows (nwin * 8 floats from the first group) lie inside X */
-    int64_t nword;     /* full steps whose 4-byte position read stays inside the row */
+    sk_nm_steps st;    /* 8 lanes, windows of 8 floats, 4-byte position reads */
     __m256i base, shift, pmask, vmask, wmask[16];
 } gemv_plan;
 
 static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
     const int N = w->n, M = w->m, b = w->pos_bits;
-    p->gs = 8 / N;
-    p->v = p->gs * N;
-    p->span = p->gs * M;
-    p->nwin = (p->span + 7) / 8;
-    const int64_t reach = (int64_t)p->nwin * 8;
-    p->nsteps = p->gs && w->cols >= reach ? (w->cols - reach) / p->span + 1 : 0;
-    /* step s reads 4 bytes at byte s * b (8 slots of b bits) */
-    p->nword = p->v == 8 && w->meta_stride >= 4 ? (w->meta_stride - 4) / b + 1 : 0;
-    if (p->nword > p->nsteps) p->nword = p->nsteps;
+    p->st = sk_nm_step_plan(w, 8, 8, 4);
     int32_t base[8], shift[8], vmask[8], wmask[16][8];
     for (int i = 0; i < 8; ++i) {
         base[i] = N ? (i / N) * M : 0;
         shift[i] = i * b;
-        vmask[i] = i < p->v ? -1 : 0;
+        vmask[i] = i < p->st.v ? -1 : 0;
         for (int wi = 0; wi < 16; ++wi) wmask[wi][i] = base[i] / 8 == wi ? -1 : 0;
     }
     p->base = _mm256_loadu_si256((const __m256i *)base);
@@ -69,7 +59,7 @@ SK_INLINE __m256 window_step(const gemv_plan *p, const uint8_t *meta, int64_t j0
                              const int BB) {
     uint32_t bits;
     if (WORD) memcpy(&bits, meta + (j0 >> 3) * b, 4);
-    else bits = (uint32_t)sk_nm_bits(meta, j0 * b, p->v * b);
+    else bits = (uint32_t)sk_nm_bits(meta, j0 * b, p->st.v * b);
 #define SK_NM_BASE(i) (((i) / NN) << BB)
 #define SK_NM_SHIFT(i) ((i) * BB)
     const __m256i base = NN ? _mm256_setr_epi32(SK_NM_BASE(0), SK_NM_BASE(1), SK_NM_BASE(2), SK_NM_BASE(3),
@@ -111,8 +101,8 @@ SK_INLINE void gemv_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, i
                            const int NWIN, const int FULL, const int DYN, const int NN,
                            const int BB) {
     const int64_t slots = sk_nm_groups(w) * w->n;
-    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->gs;
-    const int64_t nsteps = p->nsteps, nword = p->nword;
+    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->st.gs;
+    const int64_t nsteps = p->st.nsteps, nword = p->st.nword;
     for (int64_t r = r0; r < r1; ++r) {
         const float *vals = w->values + r * slots;
         const uint8_t *meta = w->meta + r * w->meta_stride;
@@ -138,14 +128,14 @@ static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
                       const float *bias, float *y, int64_t ldy) {
     gemv_plan p;
     make_plan(w, &p);
-    const int full = p.v == 8, dyn = w->m == 16, nm = w->n * 100 + w->m;
+    const int full = p.st.v == 8, dyn = w->m == 16, nm = w->n * 100 + w->m;
     if (nm == 204) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, 1, 0, 2, 2);
     else if (nm == 104) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, 1, 0, 1, 2);
     else if (nm == 108) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 8, 1, 0, 1, 3);
-    else if (p.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, full, 0, 0, 0);
-    else if (p.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, full, dyn, 0, 0);
-    else if (p.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, full, dyn, 0, 0);
-    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.nwin, full, dyn, 0, 0);  /* N > 8: nsteps 0 */
+    else if (p.st.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, full, 0, 0, 0);
+    else if (p.st.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, full, dyn, 0, 0);
+    else if (p.st.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, full, dyn, 0, 0);
+    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, full, dyn, 0, 0);  /* 2:16, 1:16; N > 8: no steps */
 }
 
 /* ---------------------------------------------------------------- n > 1 */

@@ -33,25 +33,14 @@
 #endif
 
 typedef struct {
-    int gs, v, span, nwin;
-    int64_t nsteps;     /* steps whose windows (nwin * 32 floats from the first group) lie inside X */
-    int64_t nword;      /* full steps whose 8-byte position read stays inside the row */
+    sk_nm_steps st;     /* 16 lanes, windows of 32 floats, 8-byte position reads */
     __mmask16 vmask, wmask[8];
     __m512i idxbase, shuf, shift, pmask;
 } gemv_plan;
 
 static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
     const int N = w->n, M = w->m, b = w->pos_bits;
-    p->gs = 16 / N;
-    p->v = p->gs * N;
-    p->span = p->gs * M;
-    p->nwin = (p->span + 31) / 32;
-    const int64_t reach = (int64_t)p->nwin * 32;
-    p->nsteps = w->cols >= reach ? (w->cols - reach) / p->span + 1 : 0;
-    /* s * 2b + 8 <= meta_stride (a full step covers 16 * b bits = 2b bytes) */
-    p->nword = p->v == 16 ? (w->meta_stride - 8) / (2 * b) + 1 : 0;
-    if (p->nword > p->nsteps) p->nword = p->nsteps;
-    if (p->nword < 0) p->nword = 0;
+    p->st = sk_nm_step_plan(w, 16, 32, 8);
     int32_t idxbase[16], shift[16];
     uint8_t shuf[64];
     for (int w8 = 0; w8 < 8; ++w8) p->wmask[w8] = 0;
@@ -59,7 +48,7 @@ static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
     for (int i = 0; i < 16; ++i) {
         idxbase[i] = 0; shift[i] = 0;
         for (int t = 0; t < 4; ++t) shuf[4 * i + t] = 0x80;
-        if (i >= p->v) continue;
+        if (i >= p->st.v) continue;
         const int base = (i / N) * M;
         idxbase[i] = base % 32;
         p->wmask[base / 32] |= (__mmask16)(1u << i);
@@ -81,7 +70,7 @@ SK_INLINE __m512 gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, 
      * when it stays inside the row (WORD), else the exact read */
     uint64_t bits;
     if (FULL && WORD) memcpy(&bits, meta + ((j0 * b) >> 3), 8);
-    else bits = sk_nm_bits(meta, j0 * b, p->v * b);
+    else bits = sk_nm_bits(meta, j0 * b, p->st.v * b);
     _mm_prefetch((const char *)(vals + j0) + SK_NM_PF_DIST, _MM_HINT_T0);
     const __m512i word = _mm512_set1_epi64((long long)bits);
     const __m512i pos = _mm512_and_si512(
@@ -107,8 +96,8 @@ SK_INLINE void gemv_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, i
                            const float *x, const float *bias, float *y, int64_t ldy,
                            const int NWIN, const int FULL) {
     const int64_t slots = sk_nm_groups(w) * w->n;
-    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->gs;
-    const int64_t nsteps = p->nsteps, nword = p->nword;
+    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->st.gs;
+    const int64_t nsteps = p->st.nsteps, nword = p->st.nword;
     for (int64_t r = r0; r < r1; ++r) {
         const float *vals = w->values + r * slots;
         const uint8_t *meta = w->meta + r * w->meta_stride;
@@ -133,12 +122,12 @@ static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
                       const float *bias, float *y, int64_t ldy) {
     gemv_plan p;
     make_plan(w, &p);
-    const int full = p.v == 16;
-    if (full && p.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, 1);
-    else if (full && p.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, 1);
-    else if (full && p.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, 1);
-    else if (full) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.nwin, 1);
-    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.nwin, 0);
+    const int full = p.st.v == 16;
+    if (full && p.st.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, 1);
+    else if (full && p.st.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, 1);
+    else if (full && p.st.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, 1);
+    else if (full) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, 1);
+    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, 0);
 }
 
 /* ------------------------------------------------- small n, X transposed */
@@ -151,8 +140,8 @@ SK_INLINE void xt_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int
                          int64_t ldy, const int NC, const int NWIN, const int FULL, const int R) {
     /* R rows at a time share each column's X window loads (X is L2-resident) */
     const int64_t slots = sk_nm_groups(w) * w->n;
-    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->gs;
-    const int64_t nsteps = p->nsteps, nword = p->nword;
+    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->st.gs;
+    const int64_t nsteps = p->st.nsteps, nword = p->st.nword;
     for (int64_t r = r0; r + R <= r1; r += R) {
         const float *vals[2];
         const uint8_t *meta[2];
@@ -170,7 +159,7 @@ SK_INLINE void xt_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int
             for (int u = 0; u < R; ++u) {
                 uint64_t bits;
                 if (FULL && s < nword) memcpy(&bits, meta[u] + ((j0 * b) >> 3), 8);
-                else bits = sk_nm_bits(meta[u], j0 * b, p->v * b);
+                else bits = sk_nm_bits(meta[u], j0 * b, p->st.v * b);
                 _mm_prefetch((const char *)(vals[u] + j0) + SK_NM_PF_DIST, _MM_HINT_T0);
                 const __m512i word = _mm512_set1_epi64((long long)bits);
                 idx[u] = _mm512_add_epi32(_mm512_and_si512(
@@ -237,12 +226,12 @@ void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
                               int64_t n, int64_t ldxt, const float *bias, float *y, int64_t ldy) {
     gemv_plan p;
     make_plan(w, &p);
-    const int full = p.v == 16;
-    if (full && p.nwin == 1) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 1, 1);
-    else if (full && p.nwin == 2) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 2, 1);
-    else if (full && p.nwin == 4) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 4, 1);
-    else if (full) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, p.nwin, 1);
-    else xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, p.nwin, 0);
+    const int full = p.st.v == 16;
+    if (full && p.st.nwin == 1) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 1, 1);
+    else if (full && p.st.nwin == 2) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 2, 1);
+    else if (full && p.st.nwin == 4) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, 4, 1);
+    else if (full) xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, p.st.nwin, 1);
+    else xt_cols(w, &p, r0, r1, xt, ldxt, n, bias, y, ldy, p.st.nwin, 0);
 }
 
 /* ---------------------------------------------------------------- n > 1 */
