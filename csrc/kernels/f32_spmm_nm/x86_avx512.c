@@ -348,7 +348,7 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
                          const float *x, const float *bias, float *y, int64_t ldy,
                          const int NN, const int BB) {
     const int N = NN, b = BB, M = 1 << BB;
-    const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
+    const int64_t G = nm_groups_t(w, BB), slots = G * N, gfull = w->cols / M;
     const int64_t gend = g1 < gfull ? g1 : gfull;
     const float *vals[4];
     const uint8_t *meta[4];
@@ -356,7 +356,7 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
     for (int u = 0; u < 4; ++u) {
         vals[u] = w->values + (r + u) * slots;
         meta[u] = w->meta + (r + u) * w->meta_stride;
-        prefetch_k_block(w, r + u + SK_NM_PF_ROWS, g0, g1, N, b);
+        prefetch_k_block(w, r + u + SK_NM_PF_ROWS, slots, g0, g1, N, b);
         if (first) {
             const __m512 b0 = _mm512_set1_ps(bias ? bias[r + u] : 0.0f);
             for (int v = 0; v < 4; ++v) _mm512_storeu_ps(y0 + u * ldy + 16 * v, b0);

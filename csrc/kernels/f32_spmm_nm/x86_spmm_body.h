@@ -24,12 +24,18 @@
 #define SK_NM_PF_ROWS 8
 #endif
 
-/* Prefetch row rn's weights and positions of groups [g0, g1): W streams from memory in
- * row x K-block pieces the hardware prefetcher does not predict. */
-SK_INLINE void prefetch_k_block(const sk_nm_f32 *w, int64_t rn, int64_t g0, int64_t g1, int N,
-                                int b) {
+/* groups per row; BB: log2 M when known at compile time (a shift, not a division: these
+ * run per row quad) */
+SK_INLINE int64_t nm_groups_t(const sk_nm_f32 *w, const int BB) {
+    return BB ? (w->cols + (1 << BB) - 1) >> BB : sk_nm_groups(w);
+}
+
+/* Prefetch row rn's weights and positions of groups [g0, g1) (rows of `slots` values): W
+ * streams from memory in row x K-block pieces the hardware prefetcher does not predict. */
+SK_INLINE void prefetch_k_block(const sk_nm_f32 *w, int64_t rn, int64_t slots, int64_t g0,
+                                int64_t g1, int N, int b) {
     if (rn >= w->rows) return;
-    const char *nv = (const char *)(w->values + rn * sk_nm_groups(w) * N + g0 * N);
+    const char *nv = (const char *)(w->values + rn * slots + g0 * N);
     const int64_t nbytes = (g1 - g0) * N * 4;
     for (int64_t o = 0; o < nbytes; o += 64) _mm_prefetch(nv + o, _MM_HINT_T0);
     _mm_prefetch((const char *)(w->meta + rn * w->meta_stride + ((g0 * N * b) >> 3)), _MM_HINT_T0);
@@ -44,7 +50,7 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
     enum { PF = 1 };
     /* NN, BB: the pattern's N and position bits when known at compile time, else 0 */
     const int N = NN ? NN : w->n, b = BB ? BB : w->pos_bits, M = BB ? 1 << BB : w->m;
-    const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
+    const int64_t G = nm_groups_t(w, BB), slots = G * N, gfull = w->cols / M;
     const uint64_t pmask = (UINT64_C(1) << b) - 1;
     const int gc = 64 / (N * b);            /* groups whose positions fit one 64-bit read */
     const int64_t gend = g1 < gfull ? g1 : gfull;
@@ -56,7 +62,7 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
     for (int u = 0; u < R; ++u) {
         vals[u] = w->values + (r + u) * slots;
         meta[u] = w->meta + (r + u) * w->meta_stride;
-        if (PF) prefetch_k_block(w, r + u + R, g0, g1, N, b);   /* the next row block's */
+        if (PF) prefetch_k_block(w, r + u + R, slots, g0, g1, N, b);   /* the next row block's */
         const float *yrow = y + (r + u) * ldy;
         const SK_NM_VEC b0 = SK_NM_SET1(bias ? bias[r + u] : 0.0f);
         for (int v = 0; v < V; ++v) acc[u][v] = first ? b0 : SK_XLOAD(yrow, v);
