@@ -149,22 +149,10 @@ static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
 #define SK_NM_STORE_TAIL(p, tail, v) _mm256_maskstore_ps(p, tail, v)
 #define SK_NM_SET1(f) _mm256_set1_ps(f)
 #define SK_NM_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define SK_NM_TAIL_MASK(k) _mm256_cmpgt_epi32(_mm256_set1_epi32(k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define SK_NM_NO_TAIL _mm256_setzero_si256()
 #define SK_NM_ROWS(V) ((V) == 1 ? 8 : 3)
 #include "x86_spmm_body.h"
-
-static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                      int64_t ldx, const float *bias, float *y, int64_t ldy) {
-    const __m256i none = _mm256_setzero_si256();
-    int64_t j = 0;
-    for (; j + 32 <= n; j += 32) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 4, 0, none);
-    if (j + 16 <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 2, 0, none); j += 16; }
-    if (j + 8 <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 0, none); j += 8; }
-    if (j < n) {
-        const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)),
-                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 1, tail);
-    }
-}
 
 void sk_f32_spmm_nm_avx2(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
                          int64_t ldx, const float *bias, float *y, int64_t ldy) {

@@ -245,6 +245,8 @@ void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
 #define SK_NM_STORE_TAIL(p, tail, v) _mm512_mask_storeu_ps(p, tail, v)
 #define SK_NM_SET1(f) _mm512_set1_ps(f)
 #define SK_NM_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define SK_NM_TAIL_MASK(k) ((__mmask16)((1u << (k)) - 1u))
+#define SK_NM_NO_TAIL ((__mmask16)0)
 #if defined(__GNUC__)
 SK_INLINE int nm_tile4(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
                        const float *x, int64_t ldx, const float *bias, float *y, int64_t ldy,
@@ -394,18 +396,6 @@ SK_INLINE int nm_tile4(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, in
 }
 #endif
 
-
-static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                      int64_t ldx, const float *bias, float *y, int64_t ldy) {
-    int64_t j = 0;
-    for (; j + 64 <= n; j += 64) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 4, 0, 0);
-    if (j + 32 <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 2, 0, 0); j += 32; }
-    if (j + 16 <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 0, 0); j += 16; }
-    if (j < n) {
-        const __mmask16 tail = (__mmask16)((1u << (n - j)) - 1u);
-        col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 1, tail);
-    }
-}
 
 void sk_f32_spmm_nm_avx512(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
                            int64_t ldx, const float *bias, float *y, int64_t ldy) {

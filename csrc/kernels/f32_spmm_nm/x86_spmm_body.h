@@ -2,7 +2,8 @@
  * compiled with each file's flags), written once over the file's vector type:
  *   SK_NM_VEC, SK_NM_VW (floats per vector), SK_NM_TAIL (a partial vector's mask),
  *   SK_NM_LOAD(p), SK_NM_LOAD_TAIL(p, tail) (masked-off lanes read as 0), SK_NM_STORE(p, v),
- *   SK_NM_STORE_TAIL(p, tail, v), SK_NM_SET1(f), SK_NM_FMA(a, b, c) (a * b + c);
+ *   SK_NM_STORE_TAIL(p, tail, v), SK_NM_SET1(f), SK_NM_FMA(a, b, c) (a * b + c),
+ *   SK_NM_TAIL_MASK(k) (the first k < SK_NM_VW lanes), SK_NM_NO_TAIL;
  *   optionally SK_NM_ROWS(V) (rows per tile of V vectors) and SK_NM_TILE4(w, r, g0, g1,
  *   first, x, ldx, bias, y, ldy, V, MASKED, NN, BB): nonzero when the ISA's own tile
  *   computed rows r .. r + 3 (AVX-512's assembly one, for V = 4).
@@ -151,6 +152,17 @@ SK_INLINE void col_tile(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float 
     else if (nm == 104) col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 1, 2);
     else if (nm == 108) col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 1, 3);
     else col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 0, 0);
+}
+
+/* Y[:, 0:n] for rows [r0, r1): column tiles of 4, 2 and 1 vectors and a masked tail */
+static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                      int64_t ldx, const float *bias, float *y, int64_t ldy) {
+    const int W = SK_NM_VW;
+    int64_t j = 0;
+    for (; j + 4 * W <= n; j += 4 * W) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 4, 0, SK_NM_NO_TAIL);
+    if (j + 2 * W <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 2, 0, SK_NM_NO_TAIL); j += 2 * W; }
+    if (j + W <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 0, SK_NM_NO_TAIL); j += W; }
+    if (j < n) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 1, SK_NM_TAIL_MASK((int)(n - j)));
 }
 
 #endif
