@@ -20,17 +20,22 @@
 #endif
 
 #define SK_NM_NC 64
-/* n in [2, SK_NM_XT_MAX_N] runs the transposed-X small-n kernel where the ISA has one
+/* n in [2, xt_max_n(w)] runs the transposed-X small-n kernel where the ISA has one
  * (AVX-512), larger n the tiled one. Crossover measured on Zen 5, 4096x4096, one thread,
  * ms per call (small-n kernel / tiled kernel):
- *        n=2          4            8            12           16
- *   2:4  1.72 / 5.56  1.99 / 5.48  2.62 / 5.54  4.58 / 4.92  5.29 / 4.42
- *   1:4  0.70 / 2.64  1.22 / 2.60  2.27 / 2.62  3.54 / 2.60  4.73 / 2.38
- *   1:8  0.48 / 1.71  0.89 / 1.67  1.58 / 1.68  2.46 / 1.57  3.26 / 1.26
- * so the small-n kernel up to n = 8 (2:4 alone would gain a little up to 12). */
+ *        n=2          4            6            8
+ *   2:4  1.65 / 3.97  1.99 / 3.94  3.81 / 3.95  2.68 / 3.94
+ *   1:4  0.65 / 2.14  1.25 / 2.14  1.91 / 2.12  2.12 / 2.12
+ *   1:8  0.49 / 1.27  0.86 / 1.26  1.35 / 1.26  1.63 / 1.26
+ * so the small-n kernel up to n = 8 where a step's X span is at most 64 floats (two
+ * permute windows: 2:4, 1:4, 2:8, 4:16, ...), else up to n = 4 (1:8 reads four windows
+ * per step, 1:16 eight). */
 #ifndef SK_NM_XT_MAX_N
 #define SK_NM_XT_MAX_N 8
 #endif
+static int64_t xt_max_n(const sk_nm_f32 *w) {
+    return (16 / w->n) * w->m <= 64 ? SK_NM_XT_MAX_N : (SK_NM_XT_MAX_N < 4 ? SK_NM_XT_MAX_N : 4);
+}
 /* below this many X elements the copy is not worth its call overhead */
 #define SK_NM_MIN_COPY 4096
 #define SK_NM_MAX_PACK_COLS (1 << 20)
@@ -155,7 +160,7 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     const int64_t blocks = (w->rows + 3) / 4;
     if (nt > blocks) nt = (int)blocks;
     sk_f32_spmm_nm_ukernel xuk = xt_ukernel_for(isa);
-    if (xuk && n >= 2 && n <= SK_NM_XT_MAX_N && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS) {
+    if (xuk && n >= 2 && n <= xt_max_n(w) && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS) {
         const int64_t ldxt = (w->cols + 15) & ~(int64_t)15;
         float *xt = (float *)sk_aligned_alloc((size_t)(n * ldxt) * sizeof(float));
         if (!xt) return SK_ERR_NOMEM;

@@ -154,15 +154,28 @@ SK_INLINE void col_tile(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float 
     else col_tile_t(w, r0, r1, x, ldx, bias, y, ldy, V, MASKED, tail, 0, 0);
 }
 
-/* Y[:, 0:n] for rows [r0, r1): column tiles of 4, 2 and 1 vectors and a masked tail */
+/* Y[:, 0:n] for rows [r0, r1): column tiles of 4 vectors, then the rest in one tile of 1-4
+ * vectors whose last is masked (one more pass over W, not one per vector width) */
 static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
                       int64_t ldx, const float *bias, float *y, int64_t ldy) {
     const int W = SK_NM_VW;
     int64_t j = 0;
     for (; j + 4 * W <= n; j += 4 * W) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 4, 0, SK_NM_NO_TAIL);
-    if (j + 2 * W <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 2, 0, SK_NM_NO_TAIL); j += 2 * W; }
-    if (j + W <= n) { col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 0, SK_NM_NO_TAIL); j += W; }
-    if (j < n) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 1, 1, SK_NM_TAIL_MASK((int)(n - j)));
+    const int rem = (int)(n - j), V = (rem + W - 1) / W, k = rem - (V - 1) * W;
+    x += j;
+    y += j;
+    if (rem == 0) return;
+    if (k == W) {          /* whole vectors */
+        if (V == 1) col_tile(w, r0, r1, x, ldx, bias, y, ldy, 1, 0, SK_NM_NO_TAIL);
+        else if (V == 2) col_tile(w, r0, r1, x, ldx, bias, y, ldy, 2, 0, SK_NM_NO_TAIL);
+        else col_tile(w, r0, r1, x, ldx, bias, y, ldy, 3, 0, SK_NM_NO_TAIL);
+        return;
+    }
+    const SK_NM_TAIL tail = SK_NM_TAIL_MASK(k);
+    if (V == 1) col_tile(w, r0, r1, x, ldx, bias, y, ldy, 1, 1, tail);
+    else if (V == 2) col_tile(w, r0, r1, x, ldx, bias, y, ldy, 2, 1, tail);
+    else if (V == 3) col_tile(w, r0, r1, x, ldx, bias, y, ldy, 3, 1, tail);
+    else col_tile(w, r0, r1, x, ldx, bias, y, ldy, 4, 1, tail);
 }
 
 #endif
