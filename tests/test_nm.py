@@ -46,9 +46,9 @@ def _grid():
     for pattern in PATTERNS:
         for k, n in ((517, 1), (200, 1), (131, 17), (64, 65)):
             cases.append((pattern, 9, k, n))
-    # the common patterns: more N around tile edges (16/32/64 + masked tails), rows % 4
+    # the common patterns: more N around tile edges (whole and masked tails of 1-4 vectors), rows % 4
     for pattern in ("2:4", "1:4", "1:8", "4:16"):
-        for n in (2, 5, 8, 16, 31, 33, 63, 64, 100, 130):
+        for n in (2, 5, 8, 16, 24, 31, 33, 56, 63, 64, 100, 130):
             cases.append((pattern, 7, 96, n))
     # the AVX-512 batch >= 64 kernel of 2:4/1:4/1:8: several K blocks (a leftover group of
     # 1:M, the padded group), more rows than a row block (256), an odd last row

@@ -187,7 +187,7 @@ static double *csr_bound(const sk_csr_f32 *w, const float *x, int64_t n, int64_t
     return b;
 }
 
-static const int64_t N_CHOICES[] = {1, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100};
+static const int64_t N_CHOICES[] = {1, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65, 100};
 #define N_COUNT ((int)(sizeof N_CHOICES / sizeof N_CHOICES[0]))
 static const double D_CHOICES[] = {0.0, 0.03, 0.1, 0.3, 0.7, 1.0};
 
