@@ -7,17 +7,18 @@
  *   bit stream with one 8-byte read, a byte shuffle and a variable shift), and one FMA
  *   per step. 2:4 is one window (32 x, 8 groups, 16 slots) per step, 1:4 two, 1:8 four.
  *   Memory-bound: ~30 GB/s of packed weights, cold, on Zen 5 (~85% of read bandwidth).
- * small n (sk_f32_spmm_nm_avx512_xt, 2 <= n <= SK_NM_XT_MAX_N in the operator): the
+ * small n (sk_f32_spmm_nm_avx512_xt, 2 <= n <= 4 or 8 by pattern, see the operator): the
  *   same plan on X transposed, 2 rows at a time; each step decodes positions and loads
  *   values once and then permutes and multiplies every column's X windows.
- * larger n (SpMM): tiles of 64/32/16 columns and a masked tail; rows in blocks of
- *   SK_NM_RB, inside them K in blocks of 128 X rows (32 KiB of a 64-column X block,
- *   L1-resident while the block's rows pass over it; Y is reread between K blocks).
- *   Each slot broadcasts its weight and does one FMA per vector with the X row its
- *   position names; the weights of the rows SK_NM_PF_ROWS ahead are prefetched (W
- *   streams from memory in pieces the hardware prefetcher does not predict). 64-column
- *   tiles of 2:4, 1:4 and 1:8 run nm_tile64 (inline assembly, ~70 % of the FMA peak
- *   with X in L1 on Zen 5, load-bound), the rest block_tile (C, 4 rows). The operator
+ * larger n (SpMM): the tiles of x86_spmm_body.h (shared with AVX2): 64-column tiles, then
+ *   one tile of 16-64 columns with its last vector masked; rows in blocks of SK_NM_RB,
+ *   inside them K in blocks of 128 X rows of a 64-column tile (32 KiB, L1-resident while
+ *   the block's rows pass over it; Y is reread between K blocks). Each slot broadcasts
+ *   its weight and does one FMA per vector with the X row its position names; the
+ *   weights of the rows SK_NM_PF_ROWS ahead are prefetched (W streams from memory in
+ *   pieces the hardware prefetcher does not predict). 64-column tiles of 2:4, 1:4 and
+ *   1:8 run nm_tile64 (inline assembly, ~70 % of the FMA peak with X in L1 on Zen 5,
+ *   load-bound), the rest block_tile (C, 4 rows; 8 for one-vector tiles). The operator
  *   hands these kernels 64-byte aligned X rows (split loads cost 1.6x). */
 #include <immintrin.h>
 

@@ -14,7 +14,7 @@
 #ifndef SK_NM_X86_SPMM_BODY_H
 #define SK_NM_X86_SPMM_BODY_H
 
-/* bytes of X per K block: 128 rows of a 64-column tile, 512 of a 16-column one */
+/* bytes of X per K block: 128 rows of a 64-column tile (AVX-512), 256 of a 32-column one */
 #ifndef SK_NM_KC_BYTES
 #define SK_NM_KC_BYTES 32768
 #endif
@@ -117,7 +117,7 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
 #endif
 
 /* One column tile (V vectors) of rows [r0, r1): row blocks of SK_NM_RB rows outside, K
- * blocks inside them, row quads innermost. Each row block's Y stays in cache across its
+ * blocks inside them, tiles of SK_NM_ROWS(V) rows innermost. Each row block's Y stays in cache across its
  * K blocks and W is read in row-block pieces (Zen 5, AVX-512, 2:4 4096^2 n=64: 147
  * GFLOP/s with all rows per K block, 161 with 256-row blocks). */
 SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t ldx,
