@@ -248,6 +248,8 @@ void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
 #define SK_NM_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define SK_NM_TAIL_MASK(k) ((__mmask16)((1u << (k)) - 1u))
 #define SK_NM_NO_TAIL ((__mmask16)0)
+#define SK_NM_BCAST4(p) _mm512_broadcast_f32x4(_mm_loadu_ps(p))
+#define SK_NM_SPLAT(v, imm) _mm512_permute_ps(v, imm)
 #if defined(__GNUC__)
 SK_INLINE int nm_tile4(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
                        const float *x, int64_t ldx, const float *bias, float *y, int64_t ldy,

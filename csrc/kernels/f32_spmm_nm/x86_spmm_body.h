@@ -3,7 +3,8 @@
  *   SK_NM_VEC, SK_NM_VW (floats per vector), SK_NM_TAIL (a partial vector's mask),
  *   SK_NM_LOAD(p), SK_NM_LOAD_TAIL(p, tail) (masked-off lanes read as 0), SK_NM_STORE(p, v),
  *   SK_NM_STORE_TAIL(p, tail, v), SK_NM_SET1(f), SK_NM_FMA(a, b, c) (a * b + c),
- *   SK_NM_TAIL_MASK(k) (the first k < SK_NM_VW lanes), SK_NM_NO_TAIL;
+ *   SK_NM_TAIL_MASK(k) (the first k < SK_NM_VW lanes), SK_NM_NO_TAIL, SK_NM_BCAST4(p) (4
+ *   floats repeated in every 128-bit lane), SK_NM_SPLAT(v, IMM) (vpermilps by IMM);
  *   optionally SK_NM_ROWS(V) (rows per tile of V vectors) and SK_NM_TILE4(w, r, g0, g1,
  *   first, x, ldx, bias, y, ldy, V, MASKED, NN, BB): nonzero when the ISA's own tile
  *   computed rows r .. r + 3 (AVX-512's assembly one, for V = 4).
@@ -68,11 +69,28 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
         const SK_NM_VEC b0 = SK_NM_SET1(bias ? bias[r + u] : 0.0f);
         for (int v = 0; v < V; ++v) acc[u][v] = first ? b0 : SK_XLOAD(yrow, v);
     }
+    /* NN = 1, 2: four slots of a row take one 16-byte load and in-lane splats */
+    const int GQ = NN == 1 || NN == 2 ? 4 / NN : 0;
     for (int64_t g = g0; g < gend; g += gc) {
         const int cnt = gend - g < gc ? (int)(gend - g) : gc;
         uint64_t bits[8];
         for (int u = 0; u < R; ++u) bits[u] = sk_nm_bits(meta[u], g * N * b, cnt * N * b);
-        for (int gg = 0; gg < cnt; ++gg) {
+        int gg = 0;
+        for (; GQ && gg + GQ <= cnt; gg += GQ) {
+            const int64_t j = (g + gg) * N;
+            SK_NM_VEC wq[8];
+            for (int u = 0; u < R; ++u) wq[u] = SK_NM_BCAST4(vals[u] + j);
+#define SK_NM_QSLOT(T)                                                                         \
+    for (int u = 0; u < R; ++u) {                                                              \
+        const float *xr = x + ((g + gg + (T) / N) * M + (int)(bits[u] & pmask)) * ldx;         \
+        bits[u] >>= b;                                                                         \
+        const SK_NM_VEC wv = SK_NM_SPLAT(wq[u], (T) * 0x55);                                   \
+        for (int v = 0; v < V; ++v) acc[u][v] = SK_NM_FMA(wv, SK_XLOAD(xr, v), acc[u][v]);     \
+    }
+            SK_NM_QSLOT(0) SK_NM_QSLOT(1) SK_NM_QSLOT(2) SK_NM_QSLOT(3)
+#undef SK_NM_QSLOT
+        }
+        for (; gg < cnt; ++gg) {
             const float *xg = x + (g + gg) * M * ldx;
             const int64_t j = (g + gg) * N;
             for (int s = 0; s < N; ++s) {
