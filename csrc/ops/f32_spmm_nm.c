@@ -22,19 +22,18 @@
 #define SK_NM_NC 64
 /* n in [2, xt_max_n(w)] runs the transposed-X small-n kernel where the ISA has one
  * (AVX-512), larger n the tiled one. Crossover measured on Zen 5, 4096x4096, one thread,
- * ms per call (small-n kernel / tiled kernel):
- *        n=2          4            6            8
- *   2:4  1.65 / 3.97  1.99 / 3.94  3.81 / 3.95  2.68 / 3.94
- *   1:4  0.65 / 2.14  1.25 / 2.14  1.91 / 2.12  2.12 / 2.12
- *   1:8  0.49 / 1.27  0.86 / 1.26  1.35 / 1.26  1.63 / 1.26
- * so the small-n kernel up to n = 8 where a step's X span is at most 64 floats (two
- * permute windows: 2:4, 1:4, 2:8, 4:16, ...), else up to n = 4 (1:8 reads four windows
- * per step, 1:16 eight). */
+ * ms per call (small-n kernel / tiled kernel, two runs of the tiled one where they differ):
+ *        n=2          4            6                8
+ *   2:4  1.96 / 3.49  2.25 / 3.40  4.2 / 3.4-4.3    2.70 / 3.35-3.90
+ *   1:4  0.64 / 1.72  1.21 / 1.71  1.83 / 1.71     2.02 / 1.72
+ *   1:8  0.47 / 1.04  0.84 / 1.03  1.01 / 1.04     1.01 / 1.05
+ * so the small-n kernel up to n = 8 where a step's X span is one permute window of 32
+ * floats (2:4, 4:8, 8:16), else up to n = 4. */
 #ifndef SK_NM_XT_MAX_N
 #define SK_NM_XT_MAX_N 8
 #endif
 static int64_t xt_max_n(const sk_nm_f32 *w) {
-    return (16 / w->n) * w->m <= 64 ? SK_NM_XT_MAX_N : (SK_NM_XT_MAX_N < 4 ? SK_NM_XT_MAX_N : 4);
+    return (16 / w->n) * w->m <= 32 ? SK_NM_XT_MAX_N : (SK_NM_XT_MAX_N < 4 ? SK_NM_XT_MAX_N : 4);
 }
 /* below this many X elements the copy is not worth its call overhead */
 #define SK_NM_MIN_COPY 4096
