@@ -17,11 +17,6 @@
 
 /* ---------------------------------------------------------------- n == 1 */
 
-/* software prefetch distance (bytes) of the batch-1 weight stream, as in x86_avx512.c */
-#ifndef SK_NM_PF_DIST
-#define SK_NM_PF_DIST 8192
-#endif
-
 typedef struct {
     sk_nm_steps st;    /* 8 lanes, windows of 8 floats, 4-byte position reads */
     __m256i base, shift, pmask, vmask, wmask[16];

@@ -27,12 +27,6 @@
 
 /* ---------------------------------------------------------------- n == 1 */
 
-/* software prefetch distance (bytes) of the batch-1 weight stream: on Zen 5, cold 2:4
- * 4096x4096 took 1.16 ms at 1 KiB, 0.91 ms at 4 KiB, 0.79 ms at 8 KiB */
-#ifndef SK_NM_PF_DIST
-#define SK_NM_PF_DIST 8192
-#endif
-
 typedef struct {
     sk_nm_steps st;     /* 16 lanes, windows of 32 floats, 8-byte position reads */
     __mmask16 vmask, wmask[8];
