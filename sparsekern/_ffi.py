@@ -63,7 +63,16 @@ def _load():
     ffi.cdef(_cdef(_header_path(path)))
     # RTLD_NODELETE: OpenMP worker threads may still be running library code when
     # the interpreter tears the module down; unmapping it then would crash at exit.
-    lib = ffi.dlopen(str(path), ffi.RTLD_NOW | ffi.RTLD_NODELETE)
+    try:
+        lib = ffi.dlopen(str(path), ffi.RTLD_NOW | ffi.RTLD_NODELETE)
+    except OSError as e:
+        where = "SPARSEKERN_LIB" if os.environ.get("SPARSEKERN_LIB") else "the installed library"
+        raise ImportError(f"libsparsekern at {path} ({where}) is not a loadable shared library "
+                          f"for this platform: {e}") from e
+    try:
+        lib.sk_get_isa
+    except AttributeError as e:
+        raise ImportError(f"{path} is not libsparsekern (it lacks sk_get_isa)") from e
     return ffi, lib, path
 
 

@@ -47,7 +47,8 @@ import numpy as np
 
 from . import _dispatch
 from ._errors import F32, as_bias, as_f32
-from .formats import PackedMatrix, _as_matrix, _check_shape, _readonly, register_format
+from .formats import (PackedMatrix, _all_finite, _as_matrix, _check_shape, _expect_arrays, _readonly,
+                      _specs, register_format)
 
 __all__ = ["ActMatrix", "DeltaLinear", "linear", "column_norms"]
 
@@ -81,24 +82,15 @@ class ActMatrix(PackedMatrix):
     def __init__(self, shape, wt, norms=None):
         """Build from W.T (``wt``, shape (K, M)) and optionally its column norms, which are
         checked against a recomputation (ValueError/TypeError on any fault)."""
+        arrays = {"wt": np.asarray(wt)}
+        if norms is not None:
+            arrays["norms"] = np.asarray(norms)
+        self._check_layout(self.format, shape, _specs(arrays), {})
         m, k = _check_shape(shape)
-        arr = np.asarray(wt)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"wt must hold real numbers (got dtype {arr.dtype})")
-        if arr.shape != (k, m):
-            raise ValueError(f"wt must have shape (K, M) = {(k, m)} for shape {(m, k)} "
-                             f"(got {arr.shape})")
-        if k > 2**31 - 1:
-            raise ValueError(f"K = {k} is too large (at most 2**31 - 1 inputs)")
-        wt = np.array(arr, dtype=F32, order="C", copy=True)
+        wt = _readonly(arrays["wt"], F32)       # the checks below run on this copy
         calc = column_norms(wt)
         if norms is not None:
-            nv = np.asarray(norms)
-            if nv.dtype.kind not in "biuf":
-                raise TypeError(f"norms must hold real numbers (got dtype {nv.dtype})")
-            if nv.shape != (k,):
-                raise ValueError(f"norms must have shape ({k},) (got {nv.shape})")
-            nv = nv.astype(F32)
+            nv = arrays["norms"].astype(F32)
             if not np.allclose(nv, calc, rtol=1e-5, atol=0, equal_nan=True):
                 raise ValueError("norms do not match the column norms of the weights")
             calc = nv
@@ -106,8 +98,8 @@ class ActMatrix(PackedMatrix):
 
     def _init(self, m, k, wt, norms):
         self._shape = (m, k)
-        self._wt, self._norms = _readonly(wt), _readonly(np.ascontiguousarray(norms, F32))
-        self._finite = bool(np.isfinite(wt).all())
+        self._wt, self._norms = _readonly(wt, F32), _readonly(norms, F32)
+        self._finite = _all_finite(self._wt)
         self._nnz = int(np.count_nonzero(wt))
         self._c = None
 
@@ -121,7 +113,7 @@ class ActMatrix(PackedMatrix):
         m, k = W.shape
         if k > 2**31 - 1:
             raise ValueError(f"K = {k} is too large (at most 2**31 - 1 inputs)")
-        wt = np.ascontiguousarray(W.T)
+        wt = _readonly(W.T, F32)
         obj = cls.__new__(cls)
         obj._init(m, k, wt, column_norms(wt))
         return obj
@@ -139,6 +131,25 @@ class ActMatrix(PackedMatrix):
 
     def _arrays(self):
         return {"wt": self._wt, "norms": self._norms}
+
+    @classmethod
+    def _check_layout(cls, format, shape, specs, names):
+        m, k = _check_shape(shape)
+        _expect_arrays(specs, ("wt",), ("norms",), "an act matrix")
+        wt_shape, wt_dtype = specs["wt"]
+        if wt_dtype.kind not in "biuf" or wt_dtype.fields is not None:
+            raise TypeError(f"wt must hold real numbers (got dtype {wt_dtype})")
+        if wt_shape != (k, m):
+            raise ValueError(f"wt must have shape (K, M) = {(k, m)} for shape {(m, k)} "
+                             f"(got {wt_shape})")
+        if k > 2**31 - 1:
+            raise ValueError(f"K = {k} is too large (at most 2**31 - 1 inputs)")
+        if "norms" in specs:
+            nv_shape, nv_dtype = specs["norms"]
+            if nv_dtype.kind not in "biuf" or nv_dtype.fields is not None:
+                raise TypeError(f"norms must hold real numbers (got dtype {nv_dtype})")
+            if nv_shape != (k,):
+                raise ValueError(f"norms must have shape ({k},) (got {nv_shape})")
 
 
 register_format(ActMatrix)
@@ -248,9 +259,7 @@ class DeltaLinear:
         m, _ = weight.shape
         self.bias = None
         if bias is not None:
-            b = np.array(as_bias(bias, m, "DeltaLinear"), dtype=F32, copy=True)
-            b.setflags(write=False)
-            self.bias = b
+            self.bias = _readonly(as_bias(bias, m, "DeltaLinear"), F32)
         self.threshold = _check_threshold(threshold)
         self.reset()
 

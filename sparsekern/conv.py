@@ -38,13 +38,14 @@ from __future__ import annotations
 import collections
 import functools
 import numbers
+import threading
 
 import numpy as np
 
 from . import _dispatch
 from ._errors import F32, as_bias, as_f32
-from .formats import (PackedMatrix, UnstructuredMatrix, _empty_aligned, _readonly, _rebuild,
-                      register_format)
+from .formats import (PackedMatrix, UnstructuredMatrix, _all_finite, _empty_aligned, _readonly,
+                      _rebuild, register_format)
 
 __all__ = ["ConvWeight", "conv2d", "conv_output_size"]
 
@@ -66,12 +67,12 @@ class ConvWeight(PackedMatrix):
             raise ValueError(f"a conv weight of shape {shape} needs a packed matrix of shape "
                              f"{(shape[0], shape[1] * shape[2] * shape[3])} (got {matrix.shape})")
         if not _conv_format_ok(type(matrix)):
-            raise NotImplementedError(f"conv2d weights in format {matrix.format!r} are not "
-                                      f"supported; use 'unstructured' or an N:M pattern")
+            raise ValueError(f"matrix: conv2d weights in format {matrix.format!r} are not "
+                             f"supported; use 'unstructured' or an N:M pattern")
         self._shape = shape
         self._matrix = matrix
         self._csr = None
-        if not np.isfinite(self._inner_values()).all():
+        if not _all_finite(self._inner_values()):
             raise ValueError("conv weights must be finite (W has NaN or inf entries)")
 
     def _inner_values(self) -> np.ndarray:
@@ -106,23 +107,28 @@ class ConvWeight(PackedMatrix):
         if inner_cls is None or inner_cls is ConvWeight:
             raise ValueError(f"unknown format {format!r} for a conv weight")
         if not _conv_format_ok(inner_cls):
-            raise NotImplementedError(
-                f"conv2d weights in format {fmt!r} are not supported; use 'unstructured' or "
-                f"an N:M pattern such as '2:4'")
+            raise ValueError(f"conv2d weights in format {fmt!r} are not supported; use "
+                             f"'unstructured' or an N:M pattern such as '2:4'")
         inner = inner_cls._pack(_to_matrix(arr, _cin_last(inner_cls)), fmt, **options)
         return cls(arr.shape, inner)
 
     @classmethod
     def _load(cls, format: str, shape: tuple, arrays: dict) -> "ConvWeight":
         arrays = dict(arrays)
-        inner_fmt = arrays.pop("inner_format", None)
-        if inner_fmt is None or inner_fmt.shape != () or inner_fmt.dtype.kind != "U":
-            raise ValueError("corrupt conv2d weight: missing or bad inner_format")
-        if str(inner_fmt) == "conv2d":
-            raise ValueError("corrupt conv2d weight: nested conv2d format")
+        inner_fmt = _inner_format(arrays.pop("inner_format", None))
         s = _check_shape4(shape)
-        inner = _rebuild(str(inner_fmt), (s[0], s[1] * s[2] * s[3]), arrays)
+        inner = _rebuild(inner_fmt, (s[0], s[1] * s[2] * s[3]), arrays)
         return cls(s, inner)
+
+    @classmethod
+    def _check_layout(cls, format, shape, specs, names):
+        from .formats import _format_class
+
+        co, cg, kh, kw = _check_shape4(shape)
+        specs = dict(specs)
+        specs.pop("inner_format", None)        # its value, when it is a string, is in names
+        inner = _inner_format(names.get("inner_format"))
+        _format_class(inner)._check_layout(inner, (co, cg * kh * kw), specs, {})
 
     def _arrays(self):
         d = dict(self._matrix._arrays())
@@ -159,11 +165,16 @@ class ConvWeight(PackedMatrix):
 
     def csr(self) -> UnstructuredMatrix:
         """The weights as an unstructured matrix (what the direct convolution runs on)."""
-        if self._csr is None:
-            self._csr = (self._matrix if isinstance(self._matrix, UnstructuredMatrix)
-                         else UnstructuredMatrix.from_dense(
-                             self.to_dense().reshape(self._shape[0], -1)))
-        return self._csr
+        csr = self._csr
+        if csr is None:
+            with _dispatch._build_lock:   # built once, published when complete
+                csr = self._csr
+                if csr is None:
+                    csr = (self._matrix if isinstance(self._matrix, UnstructuredMatrix)
+                           else UnstructuredMatrix.from_dense(
+                               self.to_dense().reshape(self._shape[0], -1)))
+                    self._csr = csr
+        return csr
 
     def __repr__(self) -> str:
         return (f"<ConvWeight {'x'.join(map(str, self._shape))} format={self.inner_format!r} "
@@ -192,9 +203,10 @@ def _cin_last(cls) -> bool:
 
 
 def _to_matrix(W4: np.ndarray, cin_last: bool) -> np.ndarray:
+    co, cg, kh, kw = W4.shape
     if cin_last:
         W4 = W4.transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(W4.reshape(W4.shape[0], -1))
+    return np.ascontiguousarray(W4.reshape(co, cg * kh * kw))
 
 
 def _conv_format_ok(cls) -> bool:
@@ -208,11 +220,31 @@ def _conv_format_ok(cls) -> bool:
     return issubclass(cls, NMMatrix)
 
 
+def _inner_format(value) -> str:
+    """A conv weight's stored inner format (a string, or a 0-d string array from a file),
+    checked to be one a conv weight can hold."""
+    from .formats import _format_class
+
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind == "U":
+        value = str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"corrupt conv2d weight: missing or bad inner_format ({value!r})")
+    cls = _format_class(value)
+    if cls is None or not _conv_format_ok(cls):
+        raise ValueError(f"corrupt conv2d weight: inner_format {value!r} is not 'unstructured' "
+                         f"or an N:M pattern")
+    return value
+
+
 def _check_shape4(shape) -> tuple[int, int, int, int]:
     try:
-        dims = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
-        raise ValueError(f"a conv weight shape must be 4 non-negative integers (got {shape!r})") from None
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"a conv weight shape must be 4 non-negative integers (got {shape!r})") from None
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, (bool, np.bool_))
+               for d in dims):
+        raise TypeError(f"a conv weight shape must be 4 non-negative integers (got {shape!r})")
+    dims = tuple(int(d) for d in dims)
     if len(dims) != 4 or min(dims) < 0 or dims[2] < 1 or dims[3] < 1:
         raise ValueError(f"a conv weight shape must be (C_out, C_in/groups, kh, kw) with "
                          f"kh, kw >= 1 (got {shape!r})")
@@ -224,13 +256,12 @@ def _dense_structure(m: int, k: int):
     """row_ptr and col_idx of an (m, k) matrix with every entry stored (read-only, shared)."""
     row_ptr = np.arange(m + 1, dtype=np.int64) * k
     col_idx = np.tile(np.arange(k, dtype=np.uint16 if k <= 65536 else np.int32), m)
-    row_ptr.setflags(write=False)
-    col_idx.setflags(write=False)
-    return row_ptr, col_idx
+    return _readonly(row_ptr), _readonly(col_idx)
 
 
 _DENSE_CACHE: "collections.OrderedDict" = collections.OrderedDict()
 _DENSE_CACHE_SIZE = 64
+_DENSE_LOCK = threading.Lock()   # conv2d may run in many threads: guards _DENSE_CACHE
 
 
 def _dense_csr(W: np.ndarray) -> UnstructuredMatrix:
@@ -239,18 +270,20 @@ def _dense_csr(W: np.ndarray) -> UnstructuredMatrix:
     with the same arrays every time), keyed by address and shape and checked by content,
     so an array changed in place is never served stale; the cached matrix holds a copy."""
     key = (W.__array_interface__["data"][0], W.shape)
-    hit = _DENSE_CACHE.get(key)
-    if hit is not None and np.array_equal(hit[0], W.reshape(-1)):
-        _DENSE_CACHE.move_to_end(key)
-        return hit[1]
+    flat = W.reshape(-1)
+    with _DENSE_LOCK:
+        hit = _DENSE_CACHE.get(key)
+        if hit is not None and np.array_equal(hit.values, flat):
+            _DENSE_CACHE.move_to_end(key)
+            return hit
     m = W.shape[0]
     k = int(np.prod(W.shape[1:], dtype=np.int64))
     row_ptr, col_idx = _dense_structure(m, k)
-    values = W.reshape(-1).copy()
-    csr = UnstructuredMatrix._trusted((m, k), row_ptr, col_idx, values)
-    _DENSE_CACHE[key] = (values, csr)
-    while len(_DENSE_CACHE) > _DENSE_CACHE_SIZE:
-        _DENSE_CACHE.popitem(last=False)
+    csr = UnstructuredMatrix._trusted((m, k), row_ptr, col_idx, flat)   # copies the values
+    with _DENSE_LOCK:
+        _DENSE_CACHE[key] = csr
+        while len(_DENSE_CACHE) > _DENSE_CACHE_SIZE:
+            _DENSE_CACHE.popitem(last=False)
     return csr
 
 
@@ -298,6 +331,8 @@ def conv_output_size(size: int, k: int, stride: int, pad_total: int, dilation: i
 
 # -------------------------------------------------------------------------- the op
 
+_MAX_EXTENT = 2**62      # any extent of the geometry, so that C's int64 arithmetic cannot overflow
+
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
     """2-D convolution of ``input`` (B, C_in, H, W) or (C_in, H, W) with ``weight``
     (a :class:`ConvWeight` from ``sk.pack(W4, ...)``, or a dense 4-D array such as a
@@ -343,10 +378,21 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     pt, pb, pl, pr = _padding(padding, (kh, kw), st, dl)
     ho = conv_output_size(h, kh, st[0], pt + pb, dl[0])
     wo = conv_output_size(w, kw, st[1], pl + pr, dl[1])
+    if max(h + pt + pb, w + pl + pr, dl[0] * kh, dl[1] * kw) > _MAX_EXTENT:
+        raise ValueError(f"conv2d: padding {padding!r} or dilation {dilation!r} is too large "
+                         f"(the padded input and the dilated kernel must span at most "
+                         f"2**62 elements)")
     if ho < 1 or wo < 1:
         raise ValueError(f"conv2d: the kernel ({kh}x{kw}, dilation {dl}) is larger than the "
                          f"padded input ({h + pt + pb}x{w + pl + pr}); output would be "
                          f"{ho}x{wo}")
+    if bsz * c_out * ho * wo > _MAX_EXTENT // 4:
+        raise ValueError(f"conv2d: the output ({bsz}, {c_out}, {ho}, {wo}) would be too large "
+                         f"to allocate (check padding={padding!r} and stride={stride!r})")
+    # a single output row or column never steps: stride 1 there gives the same result and
+    # keeps strides that do not fit the kernels' 64-bit geometry away from them
+    # (with two or more outputs along an axis, its stride is at most the padded input)
+    st = (1 if ho == 1 else st[0], 1 if wo == 1 else st[1])
     b = as_bias(bias, c_out, "conv2d")
     out = _empty_aligned((bsz, c_out, ho, wo))
     be = _dispatch.current or _dispatch.backend()
@@ -355,7 +401,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) 
     elif (Wc is not None and kh == kw == 1 and groups == 1 and pt == pb == pl == pr == 0
           and c_in > 0):
         M = Wc.matrix
-        xs = x if st == (1, 1) else np.ascontiguousarray(x[:, :, ::st[0], ::st[1]])
+        xs = (x if (h, w) == (ho, wo)
+              else np.ascontiguousarray(x[:, :, ::st[0], ::st[1]][:, :, :ho, :wo]))
         if be.name == "c" and isinstance(M, UnstructuredMatrix):
             # the C operator runs the unstructured SpMM over the plane in L2-sized chunks
             geom = (bsz, c_in, ho, wo, c_out, 1, 1, 1, 1, 1, 0, 0, 1, 1, ho, wo)

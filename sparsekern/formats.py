@@ -15,8 +15,11 @@ plus 8·(M+1) bytes of row offsets.
 """
 from __future__ import annotations
 
+import ctypes
 import numbers
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -38,19 +41,72 @@ def _empty_aligned(shape, dtype=F32, align: int = 64) -> np.ndarray:
     return buf[off:off + nbytes].view(dtype).reshape(shape)
 
 
-def _readonly(a: np.ndarray, dtype=None, copy: bool = False) -> np.ndarray:
-    """A read-only, cache-line-aligned view of ``a`` (converted to ``dtype``), copied
-    when ``copy`` is set, the dtype differs or ``a`` is not aligned. Unlike the array
-    itself, the view cannot be made writeable again with setflags(write=True): the C
-    kernels trust these arrays."""
+def _frozen_empty(shape, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(stored, fill): a new C-ordered, cache-line-aligned array that is read-only for
+    good, and a writable view of the same memory for the caller to fill and then drop.
+
+    The memory belongs to a ``bytes`` object: numpy refuses to make any array over an
+    immutable buffer writeable, so no ``.base`` chain from ``stored`` leads to a writable
+    array (the C kernels trust these arrays; an edited index would crash them)."""
+    dtype = np.dtype(dtype)
+    shape = tuple(int(d) for d in shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = bytes(nbytes + 64)            # a private, never-shared object: filled once below
+    whole = np.frombuffer(raw, np.uint8)
+    off = -whole.ctypes.data % 64
+    stored = whole[off:off + nbytes].view(dtype).reshape(shape)
+    if nbytes == 0:
+        return stored, np.empty(shape, dtype)
+    cbuf = (ctypes.c_char * nbytes).from_address(whole.ctypes.data + off)
+    fill = np.frombuffer(cbuf, dtype).reshape(shape)
+    return stored, fill
+
+
+def _is_frozen(a: np.ndarray) -> bool:
+    base = a
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes) and not a.flags.writeable
+
+
+def _readonly(a, dtype=None) -> np.ndarray:
+    """``a`` as stored by the packed formats: C order, 64-byte aligned, read-only for good
+    (see _frozen_empty), converted to ``dtype``. Copies unless ``a`` already is such an
+    array; the caller's array is never modified or kept."""
+    a = np.asarray(a)
     dtype = np.dtype(dtype or a.dtype)
-    if copy or a.dtype != dtype or a.__array_interface__["data"][0] % 64:
-        out = _empty_aligned(a.shape, dtype)
-        out[...] = a
-        out.base.setflags(write=False)   # the buffer too, so no view becomes writeable
-        a = out
-    a.setflags(write=False)
-    return a.view()
+    if (a.dtype == dtype and a.flags.c_contiguous and _is_frozen(a)
+            and a.__array_interface__["data"][0] % 64 == 0):
+        return a
+    stored, fill = _frozen_empty(a.shape, dtype)
+    fill[...] = a
+    return stored
+
+
+_CHUNK = 1 << 20     # entries per step of the validators: bounded temporaries on huge arrays
+
+
+def _all_finite(a: np.ndarray) -> bool:
+    flat = a.reshape(-1)
+    return all(np.isfinite(flat[i:i + _CHUNK]).all() for i in range(0, flat.size, _CHUNK))
+
+
+def _stored_ints(a: np.ndarray, dtype, lo: int, end: int, name: str) -> np.ndarray:
+    """Integer array ``a`` stored as ``dtype`` (see _readonly), ValueError naming ``name``
+    unless every entry lies in [lo, end). Checked chunk by chunk on the converted copy, so
+    neither a narrowing conversion nor a concurrent change of ``a`` can slip past."""
+    stored, fill = _frozen_empty(a.shape, dtype)
+    src, dst = a.reshape(-1), fill.reshape(-1)
+    for i in range(0, src.size, _CHUNK):
+        c = src[i:i + _CHUNK]
+        if c.dtype.kind == "u" and c.dtype.itemsize == 8 and c.size and c.max() >= end:
+            raise ValueError(f"{name} must lie in [{lo}, {end}) (found {int(c.max())})")
+        c = c.astype(np.int64)
+        if c.size and (c.min() < lo or c.max() >= end):
+            bad = int(c.min()) if c.min() < lo else int(c.max())
+            raise ValueError(f"{name} must lie in [{lo}, {end}) (found {bad})")
+        dst[i:i + _CHUNK] = c
+    return stored
 
 
 class PackedMatrix:
@@ -72,6 +128,14 @@ class PackedMatrix:
     def _load(cls, format: str, shape: tuple, arrays: dict) -> "PackedMatrix":
         """Rebuild (validated) from save()/pickle data: the inverse of ``_arrays``."""
         return cls(shape, **arrays)
+
+    @classmethod
+    def _check_layout(cls, format: str, shape: tuple, specs: dict, names: dict) -> None:
+        """Check the arrays' names, dtypes and shapes (``specs``: {name: (shape, dtype)})
+        against the format and the matrix shape, before any of their data is read; the
+        constructors and load() both run it. ``names``: the string fields (a conv
+        weight's inner format). ValueError/TypeError naming the array."""
+        raise NotImplementedError
     __slots__ = ("_shape", "__weakref__")
 
     @property
@@ -140,8 +204,11 @@ class UnstructuredMatrix(PackedMatrix):
 
     def __init__(self, shape, row_ptr, col_idx, values):
         """Build from compressed-row arrays; validates them (ValueError/TypeError on any fault)."""
+        arrays = {"row_ptr": np.asarray(row_ptr), "col_idx": np.asarray(col_idx),
+                  "values": np.asarray(values)}
+        self._check_layout(self.format, shape, _specs(arrays), {})
         self._shape, self._row_ptr, self._col_idx, self._values = _validate_csr(
-            shape, row_ptr, col_idx, values)
+            _check_shape(shape), **arrays)
         self._c = None
         self._panels = None
 
@@ -188,6 +255,8 @@ class UnstructuredMatrix(PackedMatrix):
 
         if not sp.issparse(S):
             raise TypeError(f"expected a scipy.sparse matrix, got {type(S).__name__}")
+        if S.dtype.kind not in "biuf":
+            raise TypeError(f"S must hold real numbers (got dtype {S.dtype})")
         csr = sp.csr_array(S, dtype=F32, copy=True)
         csr.sum_duplicates()
         csr.sort_indices()
@@ -219,6 +288,25 @@ class UnstructuredMatrix(PackedMatrix):
 
     def _arrays(self):
         return {"row_ptr": self.row_ptr, "col_idx": self.col_idx, "values": self.values}
+
+    @classmethod
+    def _check_layout(cls, format, shape, specs, names):
+        m, k = _check_shape(shape)
+        _expect_arrays(specs, ("row_ptr", "col_idx", "values"), (), "an unstructured matrix")
+        (rp_shape, _), (ci_shape, _), (v_shape, v_dtype) = (
+            specs["row_ptr"], specs["col_idx"], specs["values"])
+        _check_int_spec(specs["row_ptr"], "row_ptr")
+        _check_int_spec(specs["col_idx"], "col_idx")
+        if len(v_shape) != 1:
+            raise ValueError(f"values must be 1-D (got shape {v_shape})")
+        _check_real_spec(specs["values"], "values")
+        if rp_shape[0] != m + 1:
+            raise ValueError(f"row_ptr must have M + 1 = {m + 1} entries (got {rp_shape[0]})")
+        if ci_shape[0] != v_shape[0]:
+            raise ValueError(f"col_idx and values differ in length ({ci_shape[0]} vs "
+                             f"{v_shape[0]})")
+        if v_shape[0] > m * k:
+            raise ValueError(f"nnz = {v_shape[0]} exceeds M*K = {m * k}")
 
 
 def _index_dtype(k: int) -> np.dtype:
@@ -272,34 +360,39 @@ def _check_shape(shape) -> tuple[int, int]:
     return m, k
 
 
-def _int_array(a, name: str) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (got shape {arr.shape})")
-    if arr.dtype.kind not in "iu":
-        if arr.size == 0 and arr.dtype.kind == "f":
-            return np.zeros(0, np.int64)
-        raise TypeError(f"{name} must hold integers (got dtype {arr.dtype})")
-    return arr
+def _specs(arrays: dict) -> dict:
+    return {name: (a.shape, a.dtype) for name, a in arrays.items()}
+
+
+def _expect_arrays(specs: dict, required: tuple, optional: tuple, what: str) -> None:
+    if any(k not in specs for k in required) or set(specs) - set(required) - set(optional):
+        want = ", ".join(map(repr, required)) + "".join(f" [, {k!r}]" for k in optional)
+        raise ValueError(f"{what} needs exactly the arrays {want} (got {sorted(specs)})")
+
+
+def _check_int_spec(spec, name: str) -> None:
+    shape, dtype = spec
+    if len(shape) != 1:
+        raise ValueError(f"{name} must be 1-D (got shape {shape})")
+    if dtype.kind not in "iu" and not (dtype.kind == "f" and shape == (0,)):
+        raise TypeError(f"{name} must hold integers (got dtype {dtype})")
+
+
+def _check_real_spec(spec, name: str) -> None:
+    dtype = spec[1]
+    if dtype.kind not in "biuf" or dtype.fields is not None:
+        raise TypeError(f"{name} must be real numbers (got dtype {dtype})")
 
 
 def _validate_csr(shape, row_ptr, col_idx, values):
-    m, k = _check_shape(shape)
-    rp = _int_array(row_ptr, "row_ptr")
-    ci = _int_array(col_idx, "col_idx")
-    vals = np.asarray(values)
-    if vals.ndim != 1:
-        raise ValueError(f"values must be 1-D (got shape {vals.shape})")
-    if vals.dtype.kind not in "biuf":
-        raise TypeError(f"values must be real numbers (got dtype {vals.dtype})")
-    if rp.shape[0] != m + 1:
-        raise ValueError(f"row_ptr must have M + 1 = {m + 1} entries (got {rp.shape[0]})")
-    if ci.shape[0] != vals.shape[0]:
-        raise ValueError(f"col_idx and values differ in length ({ci.shape[0]} vs {vals.shape[0]})")
+    """The content checks of an unstructured matrix whose layout _check_layout passed."""
+    m, k = shape
+    rp, ci, vals = row_ptr, col_idx, values
     nnz = vals.shape[0]
+    # every check below runs on the stored copies, never on the caller's arrays
     if rp.dtype.kind == "u" and rp.dtype.itemsize == 8 and rp.size and rp.max() > 2**62:
         raise ValueError("row_ptr entries are out of range")
-    rp = rp.astype(np.int64, copy=False)
+    rp = _stored_ints(rp, np.int64, -2**63, 2**63, "row_ptr")   # bounded by the checks below
     if rp[0] != 0:
         raise ValueError(f"row_ptr[0] must be 0 (got {rp[0]})")
     if m and np.any(rp[1:] < rp[:-1]):
@@ -307,25 +400,21 @@ def _validate_csr(shape, row_ptr, col_idx, values):
         raise ValueError(f"row_ptr must be non-decreasing (row_ptr[{bad + 1}] < row_ptr[{bad}])")
     if rp[-1] != nnz:
         raise ValueError(f"row_ptr[-1] must equal nnz = {nnz} (got {rp[-1]})")
-    if nnz > m * k:
-        raise ValueError(f"nnz = {nnz} exceeds M*K = {m * k}")
-    if nnz:
-        ci64 = ci.astype(np.int64, copy=False)
-        lo, hi = int(ci64.min()), int(ci64.max())
-        if lo < 0 or hi >= k:
-            raise ValueError(f"col_idx must lie in [0, {k}) (found {lo if lo < 0 else hi})")
-        step = np.diff(ci64)
-        row_start = np.zeros(nnz, bool)
-        starts = rp[:-1][rp[:-1] < rp[1:]]
-        row_start[starts] = True
-        if np.any((step <= 0) & ~row_start[1:]):
-            bad = int(np.argmax((step <= 0) & ~row_start[1:])) + 1
-            row = int(np.searchsorted(rp, bad, side="right")) - 1
+    ci = _stored_ints(ci, _index_dtype(k), 0, k, "col_idx")
+    starts = rp[:-1][rp[:-1] < rp[1:]]          # first entry of each non-empty row
+    prev = -1
+    for a in range(0, nnz, _CHUNK):
+        c = ci[a:a + _CHUNK].astype(np.int64)
+        row_start = np.zeros(c.size, bool)
+        row_start[starts[(starts >= a) & (starts < a + c.size)] - a] = True
+        bad = (np.diff(c, prepend=prev) <= 0) & ~row_start
+        if bad.any():
+            e = a + int(np.argmax(bad))
+            row = int(np.searchsorted(rp, e, side="right")) - 1
             raise ValueError(f"col_idx must be strictly increasing within each row "
-                             f"(row {row}, entry {bad})")
-    # own copies: the stored arrays are made read-only, the caller's never are
-    return ((m, k), _readonly(rp, np.int64, copy=True), _readonly(ci, _index_dtype(k), copy=True),
-            _readonly(vals, F32, copy=True))
+                             f"(row {row}, entry {e})")
+        prev = int(c[-1])
+    return (m, k), rp, ci, _readonly(vals, F32)
 
 
 # The format registry. Each class names its format (``format``, or ``_accepts`` for a
@@ -350,11 +439,20 @@ def _format_names() -> list[str]:
     return [cls.format_help for cls in _FORMATS]
 
 
-def _rebuild(fmt: str, shape, arrays: dict):
+def _rebuild(fmt, shape, arrays):
+    """Unpickle a packed matrix (``__reduce__``'s callable): validated like a loaded file."""
+    if not isinstance(fmt, str):
+        raise TypeError(f"packed format must be a string (got {type(fmt).__name__})")
+    if not isinstance(arrays, dict) or not all(isinstance(k, str) for k in arrays):
+        raise TypeError("packed arrays must be a dict of named arrays")
     cls = _format_class(fmt)
     if cls is None:
         raise ValueError(f"unknown packed format {fmt!r}")
-    return cls._load(fmt, tuple(shape), arrays)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"shape must be a tuple of integers (got {shape!r})") from None
+    return cls._load(fmt, shape, arrays)
 
 
 def pack(W, format: str = "unstructured", **options) -> PackedMatrix:
@@ -390,32 +488,99 @@ def save(file, W: PackedMatrix) -> None:
 
 
 def load(file) -> PackedMatrix:
-    """Load and validate a packed matrix written by :func:`save`."""
+    """Load and validate a packed matrix written by :func:`save` (a path or a file object).
+
+    The archive's member names, dtypes and shapes are checked against the format before
+    any array is read, so a hostile file is refused without decompressing it; the arrays
+    are then read straight into their final storage and validated as the constructors do."""
     if isinstance(file, (str, os.PathLike)) and not os.path.exists(file):
         raise FileNotFoundError(file)
     try:
-        with np.load(file, allow_pickle=False) as z:
-            data = {name: z[name] for name in z.files}
-    except (ValueError, OSError, EOFError, KeyError) as e:
-        raise ValueError(f"not a readable sparsekern .npz file: {e}") from e
-    except Exception as e:  # zipfile.BadZipFile and friends
-        raise ValueError(f"not a readable sparsekern .npz file: {e}") from e
-    for key in ("sparsekern_format", "shape", "version"):
-        if key not in data:
-            raise ValueError(f"not a sparsekern file: missing {key!r}")
-    fmt = data.pop("sparsekern_format")
-    if fmt.shape != () or fmt.dtype.kind != "U":
-        raise ValueError("corrupt sparsekern file: bad format field")
-    version = data.pop("version")
-    if version.shape != () or version.dtype.kind not in "iu" or int(version) != _FILE_VERSION:
-        raise ValueError(f"unsupported sparsekern file version {version!r}")
-    shape = data.pop("shape")
-    if shape.ndim != 1 or shape.dtype.kind not in "iu":
-        raise ValueError(f"corrupt sparsekern file: bad shape {shape!r}")
-    cls = _format_class(str(fmt))
-    if cls is None:
-        raise ValueError(f"unknown packed format {str(fmt)!r} in file")
+        with zipfile.ZipFile(file) as zf:
+            return _load_zip(zf)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError,
+            NotImplementedError, RuntimeError) as e:  # also: unsupported compression, encrypted
+        raise ValueError(f"not a readable sparsekern .npz file (a zip archive of .npy arrays, "
+                         f"as sparsekern.save writes): {e}") from e
+
+
+_FILE_FIELDS = ("sparsekern_format", "version", "shape")
+_MAX_NAME = 256      # characters in a string field
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, f=None):
+    """(shape, fortran_order, dtype) from a member's .npy header, reading nothing else."""
+    own = f is None
+    f = zf.open(info) if own else f
     try:
-        return cls._load(str(fmt), tuple(int(d) for d in shape), data)
-    except TypeError as e:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            return np.lib.format.read_array_header_1_0(f)
+        if version == (2, 0):
+            return np.lib.format.read_array_header_2_0(f)
+        raise ValueError(f"member {info.filename!r}: unsupported .npy version {version}")
+    finally:
+        if own:
+            f.close()
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndarray:
+    """The member's array, read in pieces straight into its final (read-only) storage."""
+    with zf.open(info) as f:
+        shape, fortran, dtype = _npy_header(zf, info, f)
+        stored, fill = _frozen_empty(shape[::-1] if fortran else shape, dtype)
+        view = memoryview(fill.reshape(-1).view(np.uint8))
+        pos = 0
+        while pos < len(view):
+            got = f.readinto(view[pos:pos + (4 << 20)])
+            if not got:
+                raise ValueError(f"{key!r} is truncated")
+            pos += got
+    return stored.T if fortran else stored
+
+
+def _is_name(header) -> bool:
+    shape, _, dtype = header
+    return shape == () and dtype.kind == "U" and dtype.itemsize <= 4 * _MAX_NAME
+
+
+def _load_zip(zf: zipfile.ZipFile) -> PackedMatrix:
+    members = {}
+    for info in zf.infolist():
+        key = info.filename[:-4]
+        if not info.filename.endswith(".npy") or key in members:
+            raise ValueError(f"not a sparsekern file: unexpected member {info.filename!r}")
+        members[key] = info
+    for key in _FILE_FIELDS:
+        if key not in members:
+            raise ValueError(f"not a sparsekern file: missing {key!r}")
+    headers = {key: _npy_header(zf, info) for key, info in members.items()}
+    for key, (_, _, dtype) in headers.items():
+        if dtype.hasobject:
+            raise ValueError(f"not a readable sparsekern .npz file: {key!r} holds pickled Python "
+                             f"objects, which sparsekern never writes")
+    def field(key, kinds, ndim, what):
+        shape, _, dtype = headers[key]
+        if (dtype.kind not in kinds or len(shape) != ndim or (ndim and shape[0] > 4)
+                or (dtype.kind == "U" and not _is_name(headers[key]))):
+            raise ValueError(f"{what} (dtype {dtype}, shape {shape})")
+        return _read_member(zf, members[key], key)
+
+    fmt = str(field("sparsekern_format", "U", 0, "corrupt sparsekern file: bad format field"))
+    version = int(field("version", "iu", 0, "unsupported sparsekern file version"))
+    shape = tuple(int(d) for d in field("shape", "iu", 1, "corrupt sparsekern file: bad shape"))
+    if version != _FILE_VERSION:
+        raise ValueError(f"unsupported sparsekern file version {version}")
+    cls = _format_class(fmt)
+    if cls is None:
+        raise ValueError(f"unknown packed format {fmt!r} in file")
+    arrays = {key: h for key, h in headers.items() if key not in _FILE_FIELDS}
+    names = {key: str(_read_member(zf, members[key], key)) for key, h in arrays.items()
+             if _is_name(h)}
+    try:
+        cls._check_layout(fmt, shape, {k: (h[0], h[2]) for k, h in arrays.items()}, names)
+        data = {key: (np.array(names[key]) if key in names
+                      else _read_member(zf, members[key], key)) for key in arrays}
+        return cls._load(fmt, shape, data)
+    except (ValueError, TypeError) as e:
         raise ValueError(f"corrupt sparsekern file: {e}") from e

@@ -30,12 +30,13 @@ import re
 import numpy as np
 
 from ._errors import F32
-from .formats import PackedMatrix, _as_matrix, _check_shape, _readonly, register_format
+from .formats import (_CHUNK, PackedMatrix, _as_matrix, _check_shape, _expect_arrays, _readonly,
+                      _stored_ints, register_format)
 
 __all__ = ["NMMatrix", "nm_mask", "parse_pattern"]
 
 _MS = {4: 2, 8: 3, 16: 4}           # M -> position bits
-_PATTERN = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+_PATTERN = re.compile(r"^\s*([0-9]+)\s*:\s*([0-9]+)\s*$", re.ASCII)
 
 
 def parse_pattern(pattern) -> tuple[int, int]:
@@ -138,6 +139,9 @@ class NMMatrix(PackedMatrix):
     def __init__(self, shape, pattern, values, meta):
         """Build from the packed arrays; validates them (ValueError/TypeError on any fault)."""
         n, m = parse_pattern(pattern)
+        values, meta = np.asarray(values), np.asarray(meta)
+        self._check_layout(pattern, shape, {"values": (values.shape, values.dtype),
+                                            "meta": (meta.shape, meta.dtype)}, {})
         self._shape, self._values, self._meta, self._nnz = _validate(
             _check_shape(shape), n, m, values, meta)
         self._n, self._m, self._c = n, m, None
@@ -153,10 +157,27 @@ class NMMatrix(PackedMatrix):
 
     @classmethod
     def _load(cls, format: str, shape: tuple, arrays: dict) -> "NMMatrix":
-        if set(arrays) != {"values", "meta"}:
-            raise ValueError(f"an N:M matrix needs exactly the arrays 'values' and 'meta' "
-                             f"(got {sorted(arrays)})")
+        _expect_arrays(arrays, ("values", "meta"), (), "an N:M matrix")
         return cls(shape, format, arrays["values"], arrays["meta"])
+
+    @classmethod
+    def _check_layout(cls, format, shape, specs, names):
+        n, m = parse_pattern(format)
+        rows, k = _check_shape(shape)
+        _expect_arrays(specs, ("values", "meta"), (), "an N:M matrix")
+        (v_shape, v_dtype), (mt_shape, mt_dtype) = specs["values"], specs["meta"]
+        slots = -(-k // m) * n
+        if v_dtype.kind not in "biuf" or v_dtype.fields is not None:
+            raise TypeError(f"values must be real numbers (got dtype {v_dtype})")
+        if mt_dtype.kind not in "iu":
+            raise TypeError(f"meta must hold integers (bytes) (got dtype {mt_dtype})")
+        if v_shape != (rows, slots):
+            raise ValueError(f"values must have shape (rows, ceil(K/M)*N) = {(rows, slots)} for "
+                             f"a {rows}x{k} {n}:{m} matrix (got {v_shape})")
+        stride = _stride(slots, _MS[m])
+        if mt_shape != (rows, stride):
+            raise ValueError(f"meta must have shape (rows, {stride}) for a {rows}x{k} {n}:{m} "
+                             f"matrix (got {mt_shape})")
 
     @classmethod
     def from_dense(cls, W, pattern: str = "2:4", *, prune: bool = True) -> "NMMatrix":
@@ -188,12 +209,11 @@ class NMMatrix(PackedMatrix):
             score = nz.astype(np.float64)
         pos = _select(_pad_score(score, k, m), n)                      # [rows, G, n]
         values = np.take_along_axis(Wg, pos.astype(np.intp), axis=2).reshape(rows, g * n)
-        values = np.array(values, dtype=F32, order="C", copy=True)    # owned: no writeable base
         b = _MS[m]
-        meta = np.array(_encode(pos.reshape(rows, g * n), b, _stride(g * n, b)), copy=True)
+        meta = _encode(pos.reshape(rows, g * n), b, _stride(g * n, b))
         obj = cls.__new__(cls)
         obj._shape, obj._n, obj._m, obj._c = (rows, k), n, m, None
-        obj._values, obj._meta = _readonly(values), _readonly(meta)
+        obj._values, obj._meta = _readonly(values, F32), _readonly(meta)
         obj._nnz = _count_real(pos, k, m)
         return obj
 
@@ -264,49 +284,42 @@ def _count_real(pos: np.ndarray, k: int, m: int) -> int:
 
 
 def _validate(shape, n, m, values, meta):
+    """The content checks of an N:M matrix whose layout _check_layout passed."""
     rows, k = shape
     b = _MS[m]
     g = -(-k // m)
     slots = g * n
-    vals = np.asarray(values)
-    mt = np.asarray(meta)
-    if vals.dtype.kind not in "biuf":
-        raise TypeError(f"values must be real numbers (got dtype {vals.dtype})")
-    if mt.dtype.kind not in "iu":
-        raise TypeError(f"meta must hold integers (bytes) (got dtype {mt.dtype})")
-    if vals.shape != (rows, slots):
-        raise ValueError(f"values must have shape (rows, ceil(K/M)*N) = {(rows, slots)} for a "
-                         f"{rows}x{k} {n}:{m} matrix (got {vals.shape})")
     stride = _stride(slots, b)
-    if mt.shape != (rows, stride):
-        raise ValueError(f"meta must have shape (rows, {stride}) for a {rows}x{k} {n}:{m} "
-                         f"matrix (got {mt.shape})")
-    if mt.size and (mt.min() < 0 or mt.max() > 255):
-        raise ValueError("meta entries must be bytes in [0, 255]")
-    mt = np.array(mt, dtype=np.uint8, copy=True)
-    vals = np.array(vals, dtype=F32, copy=True)
-    if rows and stride * 8 > slots * b:
-        extra = np.unpackbits(mt, axis=1, bitorder="little")[:, slots * b:]
-        if extra.any():
-            r = int(np.argmax(extra.any(axis=1)))
-            raise ValueError(f"meta row {r} has nonzero padding bits past slot {slots}")
-    pos = _decode(mt, b, slots).reshape(rows, g, n)
-    if n > 1 and pos.size:
-        bad = np.diff(pos.astype(np.int16), axis=2) <= 0
-        if bad.any():
-            r, gi, _ = (int(v) for v in np.argwhere(bad)[0])
-            raise ValueError(f"positions must be strictly increasing (distinct) within each "
-                             f"group: row {r}, group {gi} has {pos[r, gi].tolist()}")
-    nnz = _count_real(pos, k, m)
-    if g * m != k and rows:
-        last = k - (g - 1) * m
-        pad = (pos[:, -1, :] >= last) & (vals.reshape(rows, g, n)[:, -1, :] != 0)
-        if pad.any():
-            r, s = (int(v) for v in np.argwhere(pad)[0])
-            raise ValueError(f"row {r}, last group: slot {s} has position {int(pos[r, -1, s])}, "
-                             f"past the last column {k - 1}, but a nonzero value "
-                             f"(padding slots must hold 0)")
-    return (rows, k), _readonly(vals), _readonly(mt), nnz
+    vals, mt = values, meta
+    # every check below runs on the stored copies, never on the caller's arrays
+    mt = _readonly(mt) if mt.dtype == np.uint8 else _stored_ints(mt, np.uint8, 0, 256, "meta (bytes)")
+    vals = _readonly(vals, F32)
+    last = k - (g - 1) * m
+    nnz = 0
+    step = max(1, _CHUNK // max(1, stride * 8))      # rows per block: bounded temporaries
+    for r0 in range(0, rows, step):
+        mrows, vrows = mt[r0:r0 + step], vals[r0:r0 + step]
+        if stride * 8 > slots * b:
+            extra = np.unpackbits(mrows, axis=1, bitorder="little")[:, slots * b:]
+            if extra.any():
+                r = r0 + int(np.argmax(extra.any(axis=1)))
+                raise ValueError(f"meta row {r} has nonzero padding bits past slot {slots}")
+        pos = _decode(mrows, b, slots).reshape(mrows.shape[0], g, n)
+        if n > 1 and pos.size:
+            bad = np.diff(pos.astype(np.int16), axis=2) <= 0
+            if bad.any():
+                r, gi, _ = (int(v) for v in np.argwhere(bad)[0])
+                raise ValueError(f"positions must be strictly increasing (distinct) within each "
+                                 f"group: row {r0 + r}, group {gi} has {pos[r, gi].tolist()}")
+        nnz += _count_real(pos, k, m)
+        if g * m != k and pos.size:
+            pad = (pos[:, -1, :] >= last) & (vrows.reshape(-1, g, n)[:, -1, :] != 0)
+            if pad.any():
+                r, s = (int(v) for v in np.argwhere(pad)[0])
+                raise ValueError(f"row {r0 + r}, last group: slot {s} has position "
+                                 f"{int(pos[r, -1, s])}, past the last column {k - 1}, but a "
+                                 f"nonzero value (padding slots must hold 0)")
+    return (rows, k), vals, mt, nnz
 
 
 register_format(NMMatrix)

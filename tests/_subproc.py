@@ -11,11 +11,15 @@ REPO = TESTS_DIR.parent
 
 
 def python_env(**overrides) -> dict:
-    """This process's environment with the tests dir importable, single-threaded BLAS for
-    the reference (the kernels' own threads are untouched), and ``overrides`` applied
-    (a value of None removes the variable)."""
+    """This process's environment with the tests dir and this process's sparsekern
+    importable, single-threaded BLAS for the reference (the kernels' own threads are
+    untouched), and ``overrides`` applied (a value of None removes the variable)."""
+    import sparsekern
+
     env = dict(os.environ)
-    paths = [str(TESTS_DIR)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    # the same sparsekern as this process (the source tree with SPARSEKERN_LIB, or installed)
+    here = str(Path(sparsekern.__file__).resolve().parent.parent)
+    paths = [str(TESTS_DIR), here] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     for k, v in overrides.items():

@@ -233,7 +233,7 @@ def test_load_rejects_bad_conv_file(rng):
 
 
 def test_pack_unsupported_conv_format(rng):
-    with pytest.raises(NotImplementedError, match="'act' are not supported"):
+    with pytest.raises(ValueError, match="'act' are not supported"):
         sk.pack(make_x(rng, 4, 3, 3, 3), "act")
     with pytest.raises(ValueError, match="unknown format"):
         sk.pack(make_x(rng, 4, 3, 3, 3), "csr")

@@ -148,3 +148,19 @@ def test_env_isa_invalid_with_numba_backend():
         assert "SPARSEKERN_ISA" in out
     else:
         assert json.loads(out[5:])["backend"] == "numba"
+
+
+def test_library_that_is_not_a_shared_library(tmp_path):
+    junk = tmp_path / "libsparsekern.so"
+    junk.write_bytes(b"not an ELF file\n")
+    err = _import_error(SPARSEKERN_LIB=str(junk), SPARSEKERN_BACKEND="c")
+    assert err.startswith("ERR=ImportError:") and "not a loadable shared library" in err
+
+
+def test_library_that_is_not_libsparsekern():
+    try:   # any shared library that is not libsparsekern: numpy's own
+        from numpy._core import _multiarray_umath as other
+    except ImportError:
+        from numpy.core import _multiarray_umath as other
+    err = _import_error(SPARSEKERN_LIB=other.__file__, SPARSEKERN_BACKEND="c")
+    assert err.startswith("ERR=ImportError:") and "is not libsparsekern" in err
