@@ -6,10 +6,17 @@ compiled library is installed, else numba) and :func:`set_backend` at run time.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 
 _ISA_NAMES = ("scalar", "avx2", "avx512", "neon", "wasmsimd")
+
+# Taken only on the slow path, when a matrix's C handle or panel layout is built (once per
+# matrix): a lazily built object is published by one attribute assignment after it is
+# complete, so the hot path reads that attribute without a lock. Reentrant: the panel
+# build creates the matrix's handle first.
+_build_lock = threading.RLock()
 
 
 class CBackend:
@@ -46,17 +53,28 @@ class CBackend:
         self.lib.sk_set_num_threads(n)
 
     # -- kernels -----------------------------------------------------------------
+    @staticmethod
+    def _lazy_handle(W, make):
+        """W._c, made by make(W) on the first call (once, whatever the threads). The handle
+        points into W's read-only arrays, which live as long as W."""
+        with _build_lock:
+            h = W._c
+            if h is None:
+                h = make(W)
+                W._c = h
+        return h
+
     def _handle(self, W):
-        h = W._c
-        if h is None:
-            h = self.ffi.new("sk_csr_f32 *")
-            h.rows, h.cols = W.shape
-            h.nnz = W.nnz
-            h.idx_bits = 16 if W.col_idx.dtype == np.uint16 else 32
-            h.row_ptr = self._cast("int64_t *", W.row_ptr.ctypes.data)
-            h.col_idx = self._cast("void *", W.col_idx.ctypes.data)
-            h.values = self._cast("float *", W.values.ctypes.data)
-            W._c = h
+        return W._c or self._lazy_handle(W, self._new_csr_handle)
+
+    def _new_csr_handle(self, W):
+        h = self.ffi.new("sk_csr_f32 *")
+        h.rows, h.cols = W.shape
+        h.nnz = W.nnz
+        h.idx_bits = 16 if W.col_idx.dtype == np.uint16 else 32
+        h.row_ptr = self._cast("int64_t *", W.row_ptr.ctypes.data)
+        h.col_idx = self._cast("void *", W.col_idx.ctypes.data)
+        h.values = self._cast("float *", W.values.ctypes.data)
         return h
 
     def _panels_pay(self, W) -> bool:
@@ -68,12 +86,23 @@ class CBackend:
         return (m >= 4 and k >= 256 and W.nnz * 128 >= 8 * m * k
                 and self.lib.sk_get_isa() == 2)
 
-    def _build_panels(self, W) -> None:
+    def _build_panels(self, W):
+        """W._panels, built on the first call: False when the layout does not apply, else
+        (handle, off, val, col), a handle with the panel pointers set and the arrays they
+        point to (kept alive with it). Concurrent first callers wait for the one building
+        it, so every batch >= 64 call runs with the panels."""
+        with _build_lock:
+            p = W._panels
+            if p is None:
+                p = self._make_panels(W)
+                W._panels = p
+        return p
+
+    def _make_panels(self, W):
         h = self._handle(W)
         size = self.lib.sk_f32_unstructured_panels_size(h)
         if size < 0:
-            W._panels = False
-            return
+            return False
         m, k = W._shape
         off = np.empty((m // 4) * (-(-k // 128)) + 1, np.int64)
         val = np.empty(size, np.float32)
@@ -85,18 +114,22 @@ class CBackend:
             _raise_status(st)
         for a in (off, val, col):
             a.setflags(write=False)
-        if W._panels is not None:            # another thread built it meanwhile: keep theirs
-            return                           # (a kernel may be reading it right now)
-        W._panels = (off, val, col)          # keeps the arrays alive as long as the handle
-        h.panel_off = self._cast("int64_t *", off.ctypes.data)
-        h.panel_val = self._cast("float *", val.ctypes.data)
-        h.panel_col = self._cast("uint8_t *", col.ctypes.data)
+        hp = self.ffi.new("sk_csr_f32 *", h[0])   # W._c stays as it is: calls may be using it
+        hp.panel_off = self._cast("int64_t *", off.ctypes.data)
+        hp.panel_val = self._cast("float *", val.ctypes.data)
+        hp.panel_col = self._cast("uint8_t *", col.ctypes.data)
+        return (hp, off, val, col)
 
     def spmm_unstructured(self, W, X: np.ndarray, bias, out: np.ndarray) -> None:
         """out[M, N] = W @ X[K, N] (+ bias); X, bias, out float32 C-contiguous."""
-        if X.shape[1] >= 64 and W._panels is None and self._panels_pay(W):
-            self._build_panels(W)
-        self._spmm(self._fn, W._c or self._handle(W), X, bias, out)
+        h = W._c or self._handle(W)
+        if X.shape[1] >= 64:   # the kernels use the panel layout only from batch 64 on
+            p = W._panels
+            if p is None and self._panels_pay(W):
+                p = self._build_panels(W)
+            if p:
+                h = p[0]
+        self._spmm(self._fn, h, X, bias, out)
 
     def _spmm(self, fn, h, X, bias, out) -> None:
         """fn(h, X, n, ldx, bias, out, ldy) over C-contiguous float32 X[K, n], out[M, n]."""
@@ -110,6 +143,9 @@ class CBackend:
 
     # -- N:M structured kernels (issue 3) go here
     def _nm_handle(self, W):
+        return W._c or self._lazy_handle(W, self._new_nm_handle)
+
+    def _new_nm_handle(self, W):
         h = self.ffi.new("sk_nm_f32 *")
         h.rows, h.cols = W.shape
         h.n, h.m = W.pattern
@@ -117,7 +153,6 @@ class CBackend:
         h.meta_stride = W.meta.shape[1]
         h.values = self._cast("float *", W.values.ctypes.data)
         h.meta = self._cast("uint8_t *", W.meta.ctypes.data)
-        W._c = h
         return h
 
     def spmm_nm(self, W, X: np.ndarray, bias, out: np.ndarray) -> None:
@@ -126,12 +161,14 @@ class CBackend:
 
     # -- activation-sparse kernels (issue 4) go here
     def _act_handle(self, W):
+        return W._c or self._lazy_handle(W, self._new_act_handle)
+
+    def _new_act_handle(self, W):
         h = self.ffi.new("sk_act_f32 *")
         h.rows, h.cols = W.shape
         h.finite = 1 if W.finite else 0
         h.wt = self._cast("float *", W.wt.ctypes.data)
         h.norms = self._cast("float *", W.norms.ctypes.data)
-        W._c = h
         return h
 
     def act_linear(self, W, x, bias, out, threshold, topk, select, rows) -> None:
@@ -237,13 +274,18 @@ _load_errors: dict[str, str] = {}
 
 
 def get(name: str):
-    if name not in _instances:
-        try:
-            _instances[name] = _BACKENDS[name]()
-        except ImportError as e:
-            _load_errors[name] = str(e)
-            raise
-    return _instances[name]
+    be = _instances.get(name)
+    if be is None:
+        with _build_lock:   # one instance per backend, whatever the threads
+            be = _instances.get(name)
+            if be is None:
+                try:
+                    be = _BACKENDS[name]()
+                except ImportError as e:
+                    _load_errors[name] = str(e)
+                    raise
+                _instances[name] = be
+    return be
 
 
 def available() -> list[str]:
