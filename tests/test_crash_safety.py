@@ -8,10 +8,12 @@ A crash shows up as a negative return code, and the last printed line names the 
 """
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pytest
 
+from _capi import c_backend as _c_backend
 from _subproc import run_python
 
 FUZZ = textwrap.dedent(r"""
@@ -170,3 +172,216 @@ def test_nasty_inputs_in_subprocess():
     proc = run_python(NASTY, timeout=120)
     assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     assert "NASTY-OK" in proc.stdout
+
+
+# ------------------------------------------------------------------ conv2d geometry
+
+CONV_HUGE_STRIDE = textwrap.dedent(r"""
+    import resource, time
+    import numpy as np
+    import sparsekern as sk
+    from sparsekern import _dispatch
+
+    x = np.ones((1, 3, 8, 8), np.float32)
+    Wc = sk.pack(np.ones((4, 3, 3, 3), np.float32))
+    for isa in _dispatch.get("c").isas():
+        sk.set_backend("c")
+        sk.set_isa(isa)
+        y = sk.conv2d(x, Wc, stride=(1, 2**62))
+        assert y.shape == (1, 4, 6, 1) and (y == 27).all(), (isa, y.ravel())
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        y = sk.conv2d(x, Wc, stride=(1, 10**9))
+        assert y.shape == (1, 4, 6, 1) and (y == 27).all(), (isa, y.ravel())
+        # the output's middle column steps onto the input, the others see padding only
+        y = sk.conv2d(x, Wc, stride=(1, 10**9), padding=(0, 10**9))
+        assert y.shape == (1, 4, 6, 3), y.shape
+        assert (y[..., 1] == 27).all() and (y[..., ::2] == 0).all(), (isa, y[0, 0])
+        y = sk.conv2d(x, Wc, stride=(2**60, 2**60), padding=2**60)
+        assert y.shape == (1, 4, 3, 3) and (y[:, :, 1, 1] == 27).all(), (isa, y[0, 0])
+        assert y.sum() == 4 * 27, (isa, y[0, 0])
+        dt = time.perf_counter() - t0
+        grew = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024
+        assert dt < 5 and grew < 64, f"{isa}: {dt:.2f} s, peak RSS +{grew:.0f} MiB"
+    print("CONV-STRIDE-OK")
+""")
+
+
+def test_conv2d_huge_strides_in_subprocess():
+    """Strides beyond the input (2**62, 10**9, with and without padding as large): correct
+    output in milliseconds, no allocation that grows with the stride."""
+    if _c_backend() is None:
+        pytest.skip("C library not loadable")
+    proc = run_python(CONV_HUGE_STRIDE, timeout=120)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "CONV-STRIDE-OK" in proc.stdout
+
+
+CONV_C_GEOMETRY = textwrap.dedent(r"""
+    import numpy as np
+    import sparsekern as sk
+    import reference
+    from _capi import SK_ERR_INVALID_ARG, SK_OK, addr, c_backend, csr_struct, isa_index
+
+    c = c_backend()
+    ffi, lib = c.ffi, c.lib
+    FIELDS = ("batch c_in h w c_out kh kw groups stride_h stride_w pad_h pad_w dil_h dil_w "
+              "h_out w_out").split()
+
+    def call(isa, Wd, geom, x, y):
+        Wp = sk.pack(Wd.reshape(Wd.shape[0], -1))
+        h = csr_struct(ffi, Wp)
+        h.cols = max(-2**63, min(2**63 - 1, geom["c_in"] // geom["groups"] * geom["kh"] * geom["kw"]))
+        g = ffi.new("sk_conv2d_geom *", tuple(geom[f] for f in FIELDS))
+        return lib.sk_f32_conv2d_sparse_isa(isa_index(isa), h, g, ffi.cast("float *", addr(x)),
+                                            ffi.NULL, ffi.cast("float *", addr(y)))
+
+    def geom(**kw):
+        g = dict(batch=1, c_in=3, h=8, w=8, c_out=4, kh=3, kw=3, groups=1, stride_h=1,
+                 stride_w=1, pad_h=0, pad_w=0, dil_h=1, dil_w=1, h_out=6, w_out=6)
+        g.update(kw)
+        return g
+
+    # Each valid geometry's output is that of a small convolution (reference.conv2d without
+    # padding or stride, at the positions whose window lies on the input) and 0 elsewhere.
+    P = 2**62
+    full = lambda x, Wd: reference.conv2d(x, Wd)   # (1, 4, 6, 6)
+    valid = [(geom(stride_w=P, w_out=1), lambda x, Wd: full(x, Wd)[..., :1]),
+             (geom(stride_h=P, stride_w=P, h_out=1, w_out=1), lambda x, Wd: full(x, Wd)[..., :1, :1]),
+             (geom(stride_w=10**9, pad_w=10**9, w_out=3), None),
+             (geom(stride_h=2**61, stride_w=2**61, pad_h=2**61, pad_w=2**61, h_out=3, w_out=3), None),
+             (geom(pad_h=2**40, pad_w=2**33, h_out=2, w_out=5), lambda x, Wd: np.zeros((1, 4, 2, 5)))]
+
+    def expected(i, x, Wd):
+        g, fn = valid[i]
+        if fn is not None:
+            return fn(x, Wd)
+        e = np.zeros((1, 4, g["h_out"], g["w_out"]))
+        if i == 2:     # only output column 1 steps onto the input (columns 0..2)
+            e[..., 1] = full(x, Wd)[..., 0]
+        else:          # only output pixel (1, 1) does (rows and columns 0..2)
+            e[..., 1, 1] = full(x, Wd)[..., 0, 0]
+        return e
+
+    overflow = [geom(kh=2**32, kw=2**32, h_out=1, w_out=1),
+                geom(c_in=2**31, h=2**31, w=4, h_out=1, w_out=1, kh=1, kw=1),
+                geom(h_out=2**33, w_out=2**31 - 1),
+                geom(batch=2**40, h_out=2**12, w_out=2**12),
+                geom(stride_w=P, w_out=3), geom(stride_h=P, h_out=4),
+                geom(dil_w=P), geom(stride_h=P, pad_h=P, h_out=2),
+                geom(pad_w=2**63 - 1, w_out=1), geom(w=2**31, h_out=1, w_out=1, kh=1, kw=1)]
+    rng = np.random.default_rng(5)
+    for isa in c.isas():
+        for i, (g, _) in enumerate(valid):
+            x = rng.standard_normal((g["batch"], g["c_in"], g["h"], g["w"])).astype(np.float32)
+            Wd = rng.standard_normal((g["c_out"], g["c_in"] // g["groups"], g["kh"], g["kw"])).astype(np.float32)
+            y = np.full((g["batch"], g["c_out"], g["h_out"], g["w_out"]), np.nan, np.float32)
+            st = call(isa, Wd, g, x, y)
+            assert st == SK_OK, (isa, g, st)
+            np.testing.assert_allclose(y, expected(i, x, Wd), rtol=1e-5, atol=1e-5,
+                                       err_msg=f"{isa} {g}")
+        for g in overflow:
+            # 64-float buffers: a geometry let through would write far past y
+            x = np.ones(64, np.float32)
+            y = np.zeros(64, np.float32)
+            Wd = np.ones((g["c_out"], 1, 1, 1), np.float32)
+            st = call(isa, Wd, g, x, y)
+            assert st == SK_ERR_INVALID_ARG, (isa, g, st)
+            assert (y == 0).all(), (isa, g)
+    print("CONV-GEOMETRY-OK")
+""")
+
+
+def test_conv2d_c_geometry_checked_in_subprocess():
+    """sk_f32_conv2d_sparse_isa on raw geometries: sizes, offsets and coordinates that
+    overflow int64 give SK_ERR_INVALID_ARG (no write); extreme valid ones (strides and
+    paddings up to 2**62, taken as given, without the Python layer) match reference.conv2d."""
+    if _c_backend() is None:
+        pytest.skip("C library not loadable")
+    proc = run_python(CONV_C_GEOMETRY, timeout=120)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "CONV-GEOMETRY-OK" in proc.stdout
+
+
+# ------------------------------------------------------------------ threads
+
+THREAD_CHURN = textwrap.dedent(r"""
+    import sys, threading
+    import numpy as np
+    import sparsekern as sk
+
+    sk.set_backend("c")
+    rng = np.random.default_rng(0)
+    W = sk.pack(rng.standard_normal((128, 4096)).astype(np.float32), "act")   # 2 column blocks: 2 OpenMP threads
+    x = rng.standard_normal((16, 4096)).astype(np.float32)
+    x[:, ::3] = 0
+
+    def work():
+        sk.linear(x, W)
+        sk.linear(x[0], W)
+        sk.linear(x, W, threshold=0.5)
+        sk.linear(x, W, topk=200)
+        sk.linear(x, W, topk=100, select="wina")
+        d = sk.DeltaLinear(W, threshold=0.1)
+        d(x)
+        d(x * 1.1)
+
+    def churn(n):
+        for _ in range(n):
+            t = threading.Thread(target=work)
+            t.start()
+            t.join()
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * 4096
+
+    churn(50)   # warm-up: allocator arenas, the OpenMP pools, numpy's caches
+    growth = []
+    for trial in range(3):
+        r0 = rss()
+        churn(300)
+        growth.append((rss() - r0) / 2**20)
+        if growth[-1] <= 16:
+            break
+    print("GROWTH-MIB", " ".join(f"{g:.1f}" for g in growth))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_act_scratch_not_kept_by_exited_threads():
+    """300 short-lived threads each running act linear (plain, threshold, topk, WINA) and
+    DeltaLinear at batch 16 and 1 (about 0.9 MB of scratch per thread): RSS grows by at
+    most 16 MiB (up to 3 trials of 300 threads; a per-thread leak grows ~250 MiB in each)."""
+    if _c_backend() is None:
+        pytest.skip("C library not loadable")
+    proc = run_python(THREAD_CHURN, timeout=240)
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("GROWTH-MIB")][-1]
+    growth = [float(v) for v in line.split()[1:]]
+    assert min(growth) <= 16, f"RSS growth per 300 threads (MiB): {growth}"
+
+
+OMP_CAP = textwrap.dedent(r"""
+    import numpy as np
+    import sparsekern as sk
+
+    sk.set_backend("c")
+    n = sk.get_num_threads()
+    assert 1 <= n <= 1024, n
+    Wp = sk.pack(np.eye(8, dtype=np.float32))
+    X = np.arange(8 * 3, dtype=np.float32).reshape(8, 3)
+    assert (sk.matmul(Wp, X) == X).all()
+    print("OMP-CAP-OK", n)
+""")
+
+
+def test_omp_num_threads_env_is_capped():
+    """OMP_NUM_THREADS far above any machine: the library's default thread count is capped
+    as set_num_threads caps it (1024)."""
+    if _c_backend() is None:
+        pytest.skip("C library not loadable")
+    proc = run_python(OMP_CAP, timeout=120, OMP_NUM_THREADS="100000")
+    assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "OMP-CAP-OK" in proc.stdout

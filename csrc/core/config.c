@@ -87,11 +87,12 @@ static void init_once_body(void) {
             g_isa = found;
     }
 #if defined(_OPENMP)
-    g_threads = omp_get_max_threads();
+    g_threads = omp_get_max_threads();   /* OMP_NUM_THREADS, else the cores */
 #else
     g_threads = 1;
 #endif
     if (g_threads < 1) g_threads = 1;
+    if (g_threads > sk_max_threads()) g_threads = sk_max_threads();
 }
 
 #if defined(_WIN32) || defined(__wasm__)   /* wasm32-wasi: single-threaded, no pthread_once */

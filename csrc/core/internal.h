@@ -118,10 +118,40 @@ SK_INLINE uint32_t sk_copy_x_block(float *buf, int64_t ldb, const float *x, int6
     return bits;
 }
 
+/* a * b and a + b of non-negative sizes; -1 when an operand is negative or the result
+ * exceeds INT64_MAX (so -1 propagates through chains of these). */
+SK_INLINE int64_t sk_mul_nn(int64_t a, int64_t b) {
+    return (a < 0 || b < 0 || (b != 0 && a > INT64_MAX / b)) ? -1 : a * b;
+}
+SK_INLINE int64_t sk_add_nn(int64_t a, int64_t b) {
+    return (a < 0 || b < 0 || a > INT64_MAX - b) ? -1 : a + b;
+}
+
+/* Bytes of count elements of size bytes, or 0 when count < 0 or the product does not
+ * fit size_t (32 bits on wasm32); count 0 gives size (never a zero-byte request). */
+SK_INLINE size_t sk_bytes(int64_t count, size_t size) {
+    if (count < 0) return 0;
+    if (count == 0) return size;
+    if ((uint64_t)count > (uint64_t)(SIZE_MAX / size)) return 0;
+    return (size_t)count * size;
+}
+
+/* malloc of count elements of size bytes; NULL on overflow or when out of memory. */
+SK_INLINE void *sk_malloc_n(int64_t count, size_t size) {
+    const size_t b = sk_bytes(count, size);
+    return b ? malloc(b) : NULL;
+}
+
 /* 64-byte aligned memory for the operators' scratch buffers; release with free(). */
 SK_INLINE void *sk_aligned_alloc(size_t bytes) {
     void *p = NULL;
     return posix_memalign(&p, 64, bytes ? bytes : 64) == 0 ? p : NULL;
+}
+
+/* The same for count elements of size bytes; NULL on overflow. */
+SK_INLINE void *sk_aligned_alloc_n(int64_t count, size_t size) {
+    const size_t b = sk_bytes(count, size);
+    return b ? sk_aligned_alloc(b) : NULL;
 }
 
 #endif /* SK_INTERNAL_H */

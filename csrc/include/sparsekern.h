@@ -195,7 +195,12 @@ typedef struct {
  * meets inf/NaN inside the input gives NaN); padding positions contribute exactly
  * nothing (the op layer requires finite weights). bias may be NULL.
  * 1x1 kernels with stride 1, no padding and one group run as sk_f32_spmm_unstructured
- * over each image's [c_in, h*w] plane (in column chunks, ldx = h*w). */
+ * over each image's [c_in, h*w] plane (in column chunks, ldx = h*w).
+ * SK_ERR_INVALID_ARG also when a size, offset or coordinate of the geometry does not fit
+ * int64 (w and w_out: int32), or the byte size of x or y does not fit size_t; the stride
+ * of an axis with one output is not used. Scratch memory, whatever the strides and
+ * paddings: at most one copy of an image, O(stored weights + 4096) decoded taps and a
+ * mask table no larger than y plus 1 MiB. */
 int sk_f32_conv2d_sparse(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
                          const float *bias, float *y);
 int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom *g,

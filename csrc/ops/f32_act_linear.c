@@ -64,25 +64,68 @@ static sk_f32_act_ukernel ukernel_for(int isa) {
 
 /* ------------------------------------------------------------------ scratch memory */
 
-/* Per-thread scratch, grown on demand and kept (one allocation per slot and thread for
- * the life of the process: no malloc/mmap per call). Slot 0: selection lists (calling
- * thread); slot 1: the output tile (every thread). */
-static _Thread_local void *g_scratch[2];
-static _Thread_local size_t g_scratch_size[2];
+/* Per-thread scratch, grown on demand and kept while the thread lives (no malloc or
+ * fresh pages per call: at batch 1 the call is a few microseconds). Slot 0: selection
+ * lists (calling thread); slot 1: the output tile (every thread). A thread-specific key's
+ * destructor frees a thread's buffers when it exits, so threads that come and go leave
+ * nothing behind; the thread-local pointer is the per-call fast path. wasm32 is
+ * single-threaded: one set for the process. */
+typedef struct {
+    void *p[2];
+    size_t size[2];
+} scratch_set;
 
-static void *scratch(int slot, size_t bytes) {
-    if (bytes > g_scratch_size[slot]) {
-        void *p = NULL;
-        size_t want = bytes + bytes / 4 + 4096;
-        if (posix_memalign(&p, 64, want) != 0) return NULL;
-        free(g_scratch[slot]);
-        g_scratch[slot] = p;
-        g_scratch_size[slot] = want;
-    }
-    return g_scratch[slot];
+static _Thread_local scratch_set *g_scratch;
+
+#if !defined(__wasm__) && !defined(_WIN32)
+#include <pthread.h>
+#define SK_SCRATCH_KEY 1
+static pthread_key_t g_scratch_key;
+static int g_scratch_key_ok;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *v) {   /* runs in the exiting thread */
+    scratch_set *set = (scratch_set *)v;
+    if (g_scratch == set) g_scratch = NULL;
+    free(set->p[0]);
+    free(set->p[1]);
+    free(set);
 }
 
-SK_INLINE size_t align64(size_t b) { return (b + 63) & ~(size_t)63; }
+static void scratch_key_init(void) {
+    g_scratch_key_ok = pthread_key_create(&g_scratch_key, scratch_free) == 0;
+}
+#endif
+
+static scratch_set *scratch_new(void) {
+    scratch_set *set = (scratch_set *)calloc(1, sizeof *set);
+    if (!set) return NULL;
+#if defined(SK_SCRATCH_KEY)
+    pthread_once(&g_scratch_once, scratch_key_init);
+    if (!g_scratch_key_ok || pthread_setspecific(g_scratch_key, set) != 0) {
+        free(set);
+        return NULL;
+    }
+#endif
+    return set;
+}
+
+static void *scratch(int slot, size_t bytes) {
+    scratch_set *set = g_scratch;
+    if (!set && !(set = g_scratch = scratch_new())) return NULL;
+    if (bytes > set->size[slot]) {
+        void *p = NULL;
+        if (bytes > SIZE_MAX - bytes / 4 - 4096) return NULL;
+        size_t want = bytes + bytes / 4 + 4096;
+        if (posix_memalign(&p, 64, want) != 0) return NULL;
+        free(set->p[slot]);
+        set->p[slot] = p;
+        set->size[slot] = want;
+    }
+    return set->p[slot];
+}
+
+SK_INLINE uint64_t align64(uint64_t b) { return (b + 63) & ~(uint64_t)63; }
 
 /* ------------------------------------------------------------------ selection */
 
@@ -305,10 +348,13 @@ static int drive(sk_f32_act_ukernel uk, const sel_args *a, int64_t n, float *y, 
     const int64_t nb = (n > 1 && w->finite) ? (n < SK_ACT_NB ? n : SK_ACT_NB) : 1;
     /* layout: idx[nb*K] val[nb*K] key[K] cnt[nb] | union: mark/pos[K] uidx[K] coef[K*nb] */
     const size_t kk = (size_t)(K > 0 ? K : 1);
-    size_t off_idx = 0, off_val = align64(off_idx + nb * kk * 4), off_key = align64(off_val + nb * kk * 4);
-    size_t off_pos = align64(off_key + kk * 4), off_uidx = align64(off_pos + kk * 4);
-    size_t off_coef = align64(off_uidx + kk * 4), total = align64(off_coef + kk * nb * 4);
-    char *s = (char *)scratch(0, total);
+    /* in 64 bits (K < 2^31, nb <= 16), then checked against size_t (32 bits on wasm32) */
+    const uint64_t k4 = (uint64_t)kk * 4, nbk4 = (uint64_t)nb * k4;
+    const uint64_t off_idx = 0, off_val = align64(off_idx + nbk4), off_key = align64(off_val + nbk4);
+    const uint64_t off_pos = align64(off_key + k4), off_uidx = align64(off_pos + k4);
+    const uint64_t off_coef = align64(off_uidx + k4), total = align64(off_coef + nbk4);
+    if (total > SIZE_MAX) return SK_ERR_NOMEM;
+    char *s = (char *)scratch(0, (size_t)total);
     if (!s) return SK_ERR_NOMEM;
     int32_t *idx = (int32_t *)(s + off_idx), *pos = (int32_t *)(s + off_pos), *uidx = (int32_t *)(s + off_uidx);
     float *val = (float *)(s + off_val), *coef = (float *)(s + off_coef);

@@ -114,7 +114,7 @@ static void run_rows(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T
  * non-finite (dense BLAS multiplies that zero by inf/NaN). Rare path. */
 static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
                                float *y, int64_t ldy) {
-    unsigned char *bad = (unsigned char *)malloc((size_t)(w->cols > 0 ? w->cols : 1));
+    unsigned char *bad = (unsigned char *)sk_malloc_n(w->cols, 1);
     if (!bad) return SK_ERR_NOMEM;
     const union { uint32_t u; float f; } qnan = {0x7fc00000u};
     const int64_t slots = sk_nm_groups(w) * w->n;
@@ -139,13 +139,15 @@ static int pos_bits_for(int m) { return m == 4 ? 2 : m == 8 ? 3 : m == 16 ? 4 : 
 
 int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
                        const float *bias, float *y, int64_t ldy) {
-    if (!w || n < 0 || w->rows < 0 || w->cols < 0) return SK_ERR_INVALID_ARG;
+    if (!w || n < 0 || w->rows < 0 || w->cols < 0 || w->cols > INT64_MAX - 16) return SK_ERR_INVALID_ARG;
     if (w->n < 1 || w->n >= w->m || pos_bits_for(w->m) == 0 || w->pos_bits != pos_bits_for(w->m))
         return SK_ERR_INVALID_ARG;
-    const int64_t slots = sk_nm_groups(w) * w->n;
-    if (w->meta_stride < 0 || w->meta_stride % 8 != 0 ||
-        w->meta_stride * 8 < slots * w->pos_bits)
+    /* the sizes of values and meta (and every offset into them) fit int64 */
+    const int64_t slots = sk_mul_nn(sk_nm_groups(w), w->n);
+    if (slots < 0 || sk_mul_nn(w->rows, slots) < 0 || sk_mul_nn(w->rows, w->meta_stride) < 0)
         return SK_ERR_INVALID_ARG;
+    const int64_t meta_bits = sk_mul_nn(slots, w->pos_bits), stride_bits = sk_mul_nn(w->meta_stride, 8);
+    if (w->meta_stride % 8 != 0 || meta_bits < 0 || stride_bits < meta_bits) return SK_ERR_INVALID_ARG;
     if (n == 0 || w->rows == 0) return SK_OK;
     if (ldx < n || ldy < n || !y || (w->cols > 0 && !x)) return SK_ERR_INVALID_ARG;
     if (slots > 0 && (!w->values || !w->meta)) return SK_ERR_INVALID_ARG;
@@ -154,14 +156,14 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     if (!uk) return SK_ERR_UNSUPPORTED;
 
     int nt = sk_threads_current();
-    const double work = (double)(slots + 1) * (double)w->rows * (double)n;
+    const double work = ((double)slots + 1.0) * (double)w->rows * (double)n;
     if (work < SK_NM_MIN_PARALLEL_WORK) nt = 1;
     const int64_t blocks = (w->rows + 3) / 4;
     if (nt > blocks) nt = (int)blocks;
     sk_f32_spmm_nm_ukernel xuk = xt_ukernel_for(isa);
     if (xuk && n >= 2 && n <= xt_max_n(w) && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS) {
         const int64_t ldxt = (w->cols + 15) & ~(int64_t)15;
-        float *xt = (float *)sk_aligned_alloc((size_t)(n * ldxt) * sizeof(float));
+        float *xt = (float *)sk_aligned_alloc_n(n * ldxt, sizeof(float));
         if (!xt) return SK_ERR_NOMEM;
         for (int64_t k = 0; k < w->cols; ++k)
             for (int64_t c = 0; c < n; ++c) xt[c * ldxt + k] = x[k * ldx + c];
@@ -186,7 +188,7 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     float *xa = NULL;
     if (n == 1 && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS &&
         ((uintptr_t)x % 64 != 0 || ldx != 1)) {
-        xa = (float *)sk_aligned_alloc((size_t)w->cols * sizeof(float));
+        xa = (float *)sk_aligned_alloc_n(w->cols, sizeof(float));
         if (!xa) return SK_ERR_NOMEM;
         for (int64_t k = 0; k < w->cols; ++k) xa[k] = x[k * ldx];
         xk = xa;
@@ -197,7 +199,7 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     if (n > 1 && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS &&
         (n > SK_NM_NC || w->cols * n >= SK_NM_MIN_COPY)) {
         const int64_t ld = buf_ld(n < SK_NM_NC ? n : SK_NM_NC);
-        buf = (float *)sk_aligned_alloc((size_t)(w->cols * ld) * sizeof(float));
+        buf = (float *)sk_aligned_alloc_n(w->cols * ld, sizeof(float));
         if (!buf) return SK_ERR_NOMEM;
     }
 #if defined(_OPENMP)

@@ -97,7 +97,7 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
  * at some k with x[k, j] non-finite. Rare path, O(nnz) per affected column. */
 static int propagate_nonfinite(const sk_csr_f32 *w, const float *x, int64_t n, int64_t ldx,
                                float *y, int64_t ldy) {
-    unsigned char *bad = (unsigned char *)malloc((size_t)(w->cols > 0 ? w->cols : 1));
+    unsigned char *bad = (unsigned char *)sk_malloc_n(w->cols, 1);
     if (!bad) return SK_ERR_NOMEM;
     const union { uint32_t u; float f; } qnan = {0x7fc00000u};
     for (int64_t j = 0; j < n; ++j) {
@@ -185,7 +185,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
 
     const int64_t rows = w->rows;
     int nt = sk_threads_current();
-    const double work = (double)(w->nnz + rows) * (double)n;
+    const double work = ((double)w->nnz + (double)rows) * (double)n;
     if (work < SK_MIN_PARALLEL_WORK) nt = 1;
     if (nt > rows) nt = (int)rows;
     /* Copy X block by block when it is wider than a block, or when its rows are not
@@ -196,7 +196,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     uint32_t nonfinite = 0, *blockbits = NULL;
     const int aligned = ((uintptr_t)x % 64 == 0) && (ldx % 16 == 0);
     if ((n > SK_NC || (n >= 2 && !aligned)) && w->cols > 0 && w->cols <= SK_MAX_PACK_COLS) {
-        buf = (float *)sk_aligned_alloc((size_t)w->cols * SK_NC * sizeof(float));
+        buf = (float *)sk_aligned_alloc_n(w->cols * SK_NC, sizeof(float));
         if (!buf) return SK_ERR_NOMEM;
     }
     /* The AVX-512 panel kernel multiplies padding (value 0) by a real row of X: a block of
@@ -204,7 +204,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     sk_csr_f32 wfinite;
     if (w->panel_off && n >= 64) {
         if (buf) {
-            blockbits = (uint32_t *)calloc((size_t)((n + SK_NC - 1) / SK_NC), sizeof(uint32_t));
+            blockbits = (uint32_t *)calloc(sk_bytes((n - 1) / SK_NC + 1, 1), sizeof(uint32_t));
             if (!blockbits) { free(buf); return SK_ERR_NOMEM; }
         } else if (sk_has_nonfinite(x, w->cols, n, ldx)) {
             wfinite = *w;

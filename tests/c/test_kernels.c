@@ -456,6 +456,132 @@ static void test_conv(int isa, int rounds) {
     }
 }
 
+/* Direct conv2d in double from the geometry (finite inputs): the expected output and the
+ * bound of compare(). Every coordinate it forms fits int64 for a geometry the operator
+ * accepts. */
+static void conv_reference(const sk_conv2d_geom *g, const sk_csr_f32 *w, const float *x,
+                           const float *bias, float *want, double *bound) {
+    const int64_t cg = g->c_in / g->groups, og = g->c_out / g->groups, khw = g->kh * g->kw;
+    for (int64_t b = 0; b < g->batch; ++b)
+        for (int64_t co = 0; co < g->c_out; ++co)
+            for (int64_t oy = 0; oy < g->h_out; ++oy)
+                for (int64_t ox = 0; ox < g->w_out; ++ox) {
+                    double e = bias ? bias[co] : 0.0, s = bias ? fabs(bias[co]) : 0.0;
+                    for (int64_t p = w->row_ptr[co]; p < w->row_ptr[co + 1]; ++p) {
+                        const int64_t col = csr_col(w, p), ci = (co / og) * cg + col / khw;
+                        const int64_t ky = col / g->kw % g->kh, kx = col % g->kw;
+                        const int64_t iy = oy * g->stride_h - g->pad_h + ky * g->dil_h;
+                        const int64_t ix = ox * g->stride_w - g->pad_w + kx * g->dil_w;
+                        if (iy < 0 || iy >= g->h || ix < 0 || ix >= g->w) continue;
+                        const double t = (double)w->values[p] * x[((b * g->c_in + ci) * g->h + iy) * g->w + ix];
+                        e += t;
+                        s += fabs(t);
+                    }
+                    const int64_t at = ((b * g->c_out + co) * g->h_out + oy) * g->w_out + ox;
+                    want[at] = (float)e;
+                    bound[at] = s;
+                }
+}
+
+static sk_conv2d_geom conv_geom(int64_t batch, int64_t c_in, int64_t h, int64_t w, int64_t c_out,
+                                int64_t kh, int64_t kw, int64_t groups, int64_t sh, int64_t sw,
+                                int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t h_out,
+                                int64_t w_out) {
+    const sk_conv2d_geom g = {batch, c_in, h, w, c_out, kh, kw, groups, sh, sw, ph, pw, dh, dw, h_out, w_out};
+    return g;
+}
+
+/* A valid geometry with extreme strides, paddings or shapes: the ISA and the scalar
+ * variant against conv_reference. */
+static void conv_edge_case(int isa, const char *name, sk_conv2d_geom g, double d) {
+    snprintf(cur_case, sizeof cur_case, "edge geometry: %s", name);
+    const int64_t K = g.c_in / g.groups * g.kh * g.kw;
+    csr_owned c = make_csr(g.c_out, K, d, K > 65536 || rnd() % 2 ? 32 : 16);
+    while (c.w.nnz == 0) {   /* make_csr empties some rows; these cases need weights */
+        free_all();
+        c = make_csr(g.c_out, K, d, K > 65536 || rnd() % 2 ? 32 : 16);
+    }
+    const int64_t xin = g.batch * g.c_in * g.h * g.w, yout = g.batch * g.c_out * g.h_out * g.w_out;
+    float *x = falloc(xin), *bias = falloc(g.c_out), *y = falloc(yout), *want = falloc(yout);
+    fill_x(x, xin, 0);
+    fill_x(bias, g.c_out, 0);
+    double *bd = (double *)calloc((size_t)yout, sizeof(double));
+    conv_reference(&g, &c.w, x, bias, want, bd);
+    expect_ok(sk_f32_conv2d_sparse_isa(isa, &c.w, &g, x, bias, y), "isa");
+    compare(y, want, bd, yout, 1, 1);
+    free(bd);
+    free_all();
+}
+
+/* A geometry whose sizes or coordinates overflow int64: SK_ERR_INVALID_ARG, nothing read
+ * or written (x and y are 64 floats ending at an unreadable page). */
+static void conv_overflow_case(int isa, const char *name, sk_conv2d_geom g) {
+    snprintf(cur_case, sizeof cur_case, "overflowing geometry: %s", name);
+    ++checks;
+    int64_t row_ptr[2] = {0, 1};
+    const int32_t col[1] = {0};
+    const float val[1] = {1.0f};
+    sk_csr_f32 w;
+    memset(&w, 0, sizeof w);
+    w.rows = g.c_out;
+    w.cols = (int64_t)((uint64_t)(g.c_in / g.groups) * (uint64_t)g.kh * (uint64_t)g.kw);
+    w.nnz = g.c_out == 1 ? 1 : 0;
+    if (w.nnz == 0) row_ptr[1] = 0;
+    w.idx_bits = 32;
+    w.row_ptr = row_ptr;
+    w.col_idx = col;
+    w.values = val;
+    float *x = falloc(64), *y = falloc(64);
+    fill_x(x, 64, 0);
+    const int st = sk_f32_conv2d_sparse_isa(isa, &w, &g, x, NULL, y);
+    if (st != SK_ERR_INVALID_ARG) {
+        fprintf(stderr, "FAIL %s %s [%s]: returned %d, want SK_ERR_INVALID_ARG\n", cur_family,
+                cur_isa, cur_case, st);
+        ++failures;
+    }
+    free_all();
+}
+
+static void test_conv_geometry(int isa) {
+    cur_family = "f32_conv2d_sparse";
+    const int64_t P61 = (int64_t)1 << 61, P62 = (int64_t)1 << 62;
+    /* the stride of an axis with one output is unused, however large */
+    conv_edge_case(isa, "stride (1, 2^62), 8x8 -> 6x1",
+                   conv_geom(1, 3, 8, 8, 4, 3, 3, 1, 1, P62, 0, 0, 1, 1, 6, 1), 1.0);
+    conv_edge_case(isa, "stride (2^62, 2^62) -> 1x1",
+                   conv_geom(2, 3, 8, 8, 4, 3, 3, 1, P62, P62, 1, 1, 1, 1, 1, 1), 0.7);
+    /* strides far beyond the input that still step onto it (padding as large) */
+    conv_edge_case(isa, "stride/pad 10^9 along w -> 4x3",
+                   conv_geom(1, 2, 8, 8, 3, 3, 3, 1, 2, 1000000000, 1, 1000000000, 1, 1, 4, 3), 0.7);
+    conv_edge_case(isa, "stride/pad 2^61 both axes -> 3x3",
+                   conv_geom(1, 2, 5, 8, 3, 2, 3, 1, P61, P61, P61, P61, 1, 1, 3, 3), 1.0);
+    conv_edge_case(isa, "dilation/stride/pad 2^40 along w -> 2x2",
+                   conv_geom(1, 2, 6, 8, 2, 3, 2, 1, 3, (int64_t)1 << 40, 1, (int64_t)1 << 40, 1,
+                             (int64_t)1 << 40, 2, 2), 1.0);
+    /* paddings past int32 (shifts that leave no valid column), output size set directly */
+    conv_edge_case(isa, "pad (2^40, 2^32) -> 2x4 (bias only)",
+                   conv_geom(1, 2, 4, 4, 3, 3, 3, 1, 1, 1, (int64_t)1 << 40, (int64_t)1 << 32, 1, 1, 2, 4), 1.0);
+    /* a kernel row as wide as 4096 columns on a 1-pixel input (the AVX-512 mask table would
+     * outgrow the output); a weight matrix with far more columns than weights (taps
+     * decoded one by one), grouped */
+    conv_edge_case(isa, "1x4096 kernel, pad 4096",
+                   conv_geom(1, 1, 1, 1, 1, 1, 4096, 1, 1, 1, 0, 4096, 1, 1, 1, 4098), 1.0);
+    conv_edge_case(isa, "3x2048 kernel, 2 groups, sparse",
+                   conv_geom(1, 4, 5, 10, 2, 3, 2048, 2, 1, 1, 1, 2048, 1, 1, 5, 2059), 0.002);
+
+    conv_overflow_case(isa, "kh*kw", conv_geom(1, 1, 1, 1, 1, (int64_t)1 << 32, (int64_t)1 << 32, 1, 1, 1, 0, 0, 1, 1, 1, 1));
+    conv_overflow_case(isa, "c_in*h*w", conv_geom(1, (int64_t)1 << 31, (int64_t)1 << 31, 4, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1));
+    conv_overflow_case(isa, "batch*c_in*h*w bytes", conv_geom((int64_t)1 << 32, 1, 1 << 15, 1 << 15, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1));
+    conv_overflow_case(isa, "h_out*w_out", conv_geom(1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, (int64_t)1 << 33, INT32_MAX));
+    conv_overflow_case(isa, "batch*c_out*h_out*w_out", conv_geom((int64_t)1 << 40, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1 << 12, 1 << 12));
+    conv_overflow_case(isa, "(w_out-1)*stride_w", conv_geom(1, 1, 8, 8, 1, 3, 3, 1, 1, P62, 0, 0, 1, 1, 6, 3));
+    conv_overflow_case(isa, "(h_out-1)*stride_h", conv_geom(1, 1, 8, 8, 1, 3, 3, 1, P62, 1, 0, 0, 1, 1, 4, 6));
+    conv_overflow_case(isa, "(kw-1)*dil_w", conv_geom(1, 1, 8, 8, 1, 3, 3, 1, 1, 1, 0, 0, 1, P62, 6, 1));
+    conv_overflow_case(isa, "reach along h", conv_geom(1, 1, 8, 8, 1, 3, 3, 1, P62, 1, P62, 0, 1, 1, 2, 6));
+    conv_overflow_case(isa, "pad_w = INT64_MAX", conv_geom(1, 1, 8, 8, 1, 3, 3, 1, 1, 1, 0, INT64_MAX, 1, 1, 6, 1));
+    conv_overflow_case(isa, "w > INT32_MAX", conv_geom(1, 1, 1, (int64_t)1 << 31, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1));
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv) {
@@ -478,6 +604,7 @@ int main(int argc, char **argv) {
             test_nm(isa, rounds);
             test_act(isa, rounds);
             test_conv(isa, rounds);
+            test_conv_geometry(isa);
             printf("%-8s threads=%d: %d checks, %d failures\n", cur_isa, threads[ti], checks - checks_before,
                    failures - before);
         }

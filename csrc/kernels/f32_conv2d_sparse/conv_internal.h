@@ -15,15 +15,15 @@ typedef struct {
     int32_t ld;
     int32_t width;
     int32_t dx;
-    int32_t col;      /* column of the group's weight matrix: the row of the mask table */
+    int32_t col;      /* the tap's row of the mask table (the operator's choice) */
 } sk_conv_tap;
 
 /* A microkernel (its declarations below use the function type, so that every ISA's
  * definition is checked against one signature). Output rows: channels [co_begin, co_end) of one image, y points at that image's
  * output [c_out, h_out, w_out]; values/row_ptr/taps cover every channel.
  * masks[taps[p].col * nvec + v] (nvec = ceil(w_out / 16)) has bit i set when output
- * column 16*v + i exists and tap p's input column for it exists (the same for every
- * tap of one weight column; AVX-512 uses it, the others ignore it). */
+ * column 16*v + i exists and tap p's input column for it exists (AVX-512 uses it; the
+ * operator passes NULL to the others, which ignore it). */
 typedef void sk_f32_conv2d_sparse_ukernel_fn(
     const float *values, const int64_t *row_ptr, const sk_conv_tap *taps, int64_t co_begin,
     int64_t co_end, const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin,

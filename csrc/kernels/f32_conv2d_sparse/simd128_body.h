@@ -96,7 +96,7 @@ SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK
          * past cn are read but never stored) */
         if (rows_ok && s >= 0 && s + 4 * V <= t->width) {
             const float *xr = xb + t->off + iy0 * t->ld + s;
-            const int64_t rs = stride_h * t->ld;
+            const int64_t rs = R > 1 ? stride_h * t->ld : 0;   /* R > 1: stride_h < h */
             SK_UNROLL2 for (int r = 0; r < R; ++r) {
                 const float *xv = xr + r * rs;
                 int v = 0;
@@ -119,7 +119,7 @@ SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK
             /* a padding edge: only the first and the last vector can be partial (then
              * hi - lo >= 4V - 8 >= 4: windows for both, the same for every row) */
             const float *xr = xb + t->off + iy0 * t->ld + t->dx;   /* at output column 0 */
-            const int64_t rs = stride_h * t->ld;
+            const int64_t rs = R > 1 ? stride_h * t->ld : 0;
             const sk_window wa = window_at(c0, lo, hi), wz = window_at(c0 + 4 * (V - 1), lo, hi);
             SK_UNROLL2 for (int r = 0; r < R; ++r) {
                 const float *xv = xr + r * rs;
