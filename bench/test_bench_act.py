@@ -1,7 +1,7 @@
 """Activation sparsity (format "act"): ``sk.linear(x, pack(W, "act"))`` against dense numpy
 ``x @ W.T`` and the numpy gather baseline ``x[nz] @ Wt[nz]``, batch 1 (and batch 8 with
 shared zeros), plus a DeltaLinear stream step. Same matrices, inputs and cold rotation as
-the act rows of ``sparsekern bench`` (sparsekern/_bench_act.py).
+the act rows of ``sparsekern bench`` (sparsekern/bench/act.py).
 
     pytest bench/test_bench_act.py --benchmark-only --benchmark-columns=median,rounds
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import sparsekern as sk
-from sparsekern import _bench_act as ba
+from sparsekern.bench import act as ba
 from sparsekern import bench as skb
 
 SHAPES = [(4096, 4096), (11008, 4096), (4096, 11008)]

@@ -1,8 +1,8 @@
-"""Sparse conv2d (issue 5): the MobileNetV1 1x1 layers and the 3x3 case at 90% sparsity,
+"""Sparse conv2d: the MobileNetV1 1x1 layers and the 3x3 case at 90% sparsity,
 sparsekern against dense numpy (``W @ X`` on the CHW plane; im2col + BLAS for 3x3), and
 the whole MobileNetV1 (1x1 layers 90% sparse) against the same network dense and, where
 installed, PyTorch's dense model. Compare within a group
-(``--benchmark-group-by=group``); everything comes from ``sparsekern._bench_conv``.
+(``--benchmark-group-by=group``); everything comes from ``sparsekern.bench.conv``.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import sparsekern as sk
-from sparsekern import _bench_conv as mb
+from sparsekern.bench import conv as mb
 from sparsekern import bench as skb
 
 CASES = mb.layer_cases(0.9, 42)

@@ -1,4 +1,4 @@
-"""N:M structured SpMM ``W @ X`` (issue 3): every sparsekern variant (C library per ISA,
+"""N:M structured SpMM ``W @ X``: every sparsekern variant (C library per ISA,
 numba) on the packed N:M matrix, against dense numpy ``W @ X``, scipy ``csr_array @ X``
 and sparsekern's unstructured format on the same matrix (the second baseline: the
 structure must pay for itself).

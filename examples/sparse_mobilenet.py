@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 import sparsekern as sk
-from sparsekern import _bench_conv as mb
+from sparsekern.bench import conv as mb
 from sparsekern.bench import blas_threads
 
 

@@ -7,29 +7,27 @@
 """
 from __future__ import annotations
 
-from . import _dispatch
-from .formats import PackedMatrix, UnstructuredMatrix, load, pack, save
-from .nm import NMMatrix, nm_mask
-from .act import ActMatrix, DeltaLinear
-from .ops import linear, matmul
-from .conv import ConvWeight, conv2d
+from . import _backends
+from .formats import (ActMatrix, ConvWeight, NMMatrix, PackedMatrix, UnstructuredMatrix, load,
+                      nm_mask, pack, save)
+from .ops import DeltaLinear, conv2d, linear, matmul
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "PackedMatrix", "UnstructuredMatrix", "ActMatrix", "DeltaLinear", "NMMatrix", "nm_mask", "pack", "save", "load", "matmul", "linear",
-    "conv2d", "ConvWeight",
+    "PackedMatrix", "UnstructuredMatrix", "ActMatrix", "DeltaLinear", "NMMatrix", "ConvWeight",
+    "nm_mask", "pack", "save", "load", "matmul", "linear", "conv2d",
     "info", "set_num_threads", "get_num_threads", "set_backend", "set_isa", "__version__",
 ]
 
 
 def info() -> dict:
     """Version, backend in use, ISA chosen and available, threads."""
-    be = _dispatch.backend()
+    be = _backends.backend()
     d = {
         "version": __version__,
         "backend": be.name,
-        "backends_available": _dispatch.available(),
+        "backends_available": _backends.available(),
         "isa": be.isa(),
         "isas_available": be.isas(),
         "threads": be.get_num_threads(),
@@ -44,22 +42,22 @@ def set_num_threads(n: int) -> None:
     from ._errors import check_int
 
     n = min(check_int(n, "n", 1), 1024)   # the C library caps at 1024 as well
-    _dispatch.backend().set_num_threads(n)
+    _backends.backend().set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    return _dispatch.backend().get_num_threads()
+    return _backends.backend().get_num_threads()
 
 
 def set_backend(name: str) -> None:
     """Switch to backend "c" or "numba" (SPARSEKERN_BACKEND sets the initial one)."""
-    _dispatch.set_backend(name)
+    _backends.set_backend(name)
 
 
 def set_isa(name: str) -> None:
     """Select the C library's ISA variant ("scalar", "avx2", "avx512", ...), as SPARSEKERN_ISA
     does at import; ValueError if this CPU or build cannot run it."""
-    _dispatch.backend().set_isa(name)
+    _backends.backend().set_isa(name)
 
 
-_dispatch.backend()
+_backends.backend()

@@ -2,21 +2,27 @@
 kernel tests. No expected values here: see reference.py."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
-from sparsekern import _dispatch
-
-ISA_NAMES = _dispatch._ISA_NAMES
-
-SK_OK, SK_ERR_INVALID_ARG, SK_ERR_NOMEM, SK_ERR_UNSUPPORTED = 0, -1, -2, -3
+from sparsekern import _backends
 
 
 def c_backend():
     """The C backend, or None where libsparsekern is not loadable."""
     try:
-        return _dispatch.get("c")
+        return _backends.get("c")
     except ImportError:
         return None
+
+
+_c = c_backend()
+ISA_NAMES = _c.isa_names if _c is not None else ()
+# the header's status codes (None where the library is missing: those tests are skipped)
+SK_OK, SK_ERR_INVALID_ARG, SK_ERR_NOMEM, SK_ERR_UNSUPPORTED = (
+    (_c.lib.SK_OK, _c.lib.SK_ERR_INVALID_ARG, _c.lib.SK_ERR_NOMEM, _c.lib.SK_ERR_UNSUPPORTED)
+    if _c is not None else (None,) * 4)
 
 
 def isa_index(name: str) -> int:
@@ -58,20 +64,21 @@ def addr(a: np.ndarray) -> int:
     return a.__array_interface__["data"][0]
 
 
-def csr_struct(ffi, Wp, *, row_ptr=None, col_idx=None, values=None):
-    """An ``sk_csr_f32 *`` over Wp's arrays (or over the given replacement arrays, which
-    must stay alive as long as the struct is used)."""
-    rp = Wp.row_ptr if row_ptr is None else row_ptr
-    ci = Wp.col_idx if col_idx is None else col_idx
-    v = Wp.values if values is None else values
-    h = ffi.new("sk_csr_f32 *")
-    h.rows, h.cols = Wp.shape
-    h.nnz = Wp.nnz
-    h.idx_bits = 16 if ci.dtype == np.uint16 else 32
-    h.row_ptr = ffi.cast("int64_t *", addr(rp))
-    h.col_idx = ffi.cast("void *", addr(ci))
-    h.values = ffi.cast("float *", addr(v))
-    return h
+def csr_struct(c, Wp, *, row_ptr=None, col_idx=None, values=None):
+    """The backend's ``sk_csr_f32 *`` over Wp's arrays (or over the given replacement
+    arrays, which must stay alive as long as the struct is used)."""
+    return c._new_csr_handle(SimpleNamespace(
+        shape=Wp.shape, nnz=Wp.nnz, row_ptr=Wp.row_ptr if row_ptr is None else row_ptr,
+        col_idx=Wp.col_idx if col_idx is None else col_idx,
+        values=Wp.values if values is None else values))
+
+
+def nm_struct(c, Wp, values=None, meta=None):
+    """The backend's ``sk_nm_f32 *`` over Wp's arrays (or replacements, kept alive by the
+    caller)."""
+    return c._new_nm_handle(SimpleNamespace(
+        shape=Wp.shape, pattern=Wp.pattern, pos_bits=Wp.pos_bits,
+        values=Wp.values if values is None else values, meta=Wp.meta if meta is None else meta))
 
 
 def spmm(c, isa: str, h, X: np.ndarray, n: int, ldx: int, bias, Y: np.ndarray, ldy: int) -> int:

@@ -19,16 +19,25 @@ if str(TESTS_DIR) not in sys.path:  # `import reference`, `import _cases` from t
     sys.path.insert(0, str(TESTS_DIR))
 
 import sparsekern as sk  # noqa: E402
-from sparsekern import _dispatch  # noqa: E402
+from sparsekern import _backends  # noqa: E402
 
-BACKEND_IDS = ("c-scalar", "c-avx2", "c-avx512", "c-neon", "numba")
 
 
 def c_backend_or_none():
     try:
-        return _dispatch.get("c")
+        return _backends.get("c")
     except ImportError:
         return None
+
+
+def _backend_ids() -> tuple[str, ...]:
+    """"c-<isa>" for every ISA the library knows (the header's list; the ones this CPU
+    cannot run are skipped), then "numba"."""
+    c = c_backend_or_none()
+    return tuple(f"c-{name}" for name in (c.isa_names if c is not None else ())) + ("numba",)
+
+
+BACKEND_IDS = _backend_ids()
 
 
 def pytest_configure(config):
@@ -44,7 +53,7 @@ def pytest_configure(config):
     want = os.environ.get("SPARSEKERN_BACKEND", "auto").strip().lower()
     if want == "numba" or os.environ.get("SPARSEKERN_TEST_ALLOW_NO_C") == "1":
         return
-    why = _dispatch._load_errors.get("c", "unknown reason")
+    why = _backends._load_errors.get("c", "unknown reason")
     pytest.exit(
         "sparsekern's C library could not be loaded, so only the numba backend would be tested "
         f"({why}). Build it (cmake/ninja) and point SPARSEKERN_LIB at it, or set "
@@ -74,31 +83,31 @@ class _State:
     """Backend, ISA and threads of the process, to put back after a test."""
 
     def __init__(self):
-        self.backend = _dispatch.backend()
+        self.backend = _backends.backend()
         self.c = c_backend_or_none()
         self.isa = self.c.isa() if self.c is not None else None
-        self.threads = {name: _dispatch.get(name).get_num_threads()
-                        for name in _dispatch.available()}
+        self.threads = {name: _backends.get(name).get_num_threads()
+                        for name in _backends.available()}
 
     def restore(self):
         for name, n in self.threads.items():
-            _dispatch.get(name).set_num_threads(n)
+            _backends.get(name).set_num_threads(n)
         if self.c is not None:
             self.c.set_isa(self.isa)
-        _dispatch.current = self.backend
+        _backends.set_backend(self.backend.name)
 
 
 def select_backend(backend_id: str) -> None:
     """Switch the process to ``backend_id`` ("c-<isa>" or "numba"); pytest.skip if unavailable."""
     if backend_id == "numba":
-        if "numba" not in _dispatch.available():
-            pytest.skip(f"numba backend unavailable: {_dispatch._load_errors.get('numba')}")
+        if "numba" not in _backends.available():
+            pytest.skip(f"numba backend unavailable: {_backends._load_errors.get('numba')}")
         sk.set_backend("numba")
         return
     assert backend_id.startswith("c-"), backend_id
     c = c_backend_or_none()
     if c is None:
-        pytest.skip(f"C backend unavailable: {_dispatch._load_errors.get('c')}")
+        pytest.skip(f"C backend unavailable: {_backends._load_errors.get('c')}")
     isa = backend_id[2:]
     if isa not in c.isas():
         pytest.skip(f"ISA {isa} not supported here (available: {c.isas()})")

@@ -1,6 +1,6 @@
 """THE reference for every sparsekern op: dense numpy, float64 accumulation.
 
-Nothing else in ``tests/`` may compute an expected product (``test_reference_lint.py``
+Nothing else in ``tests/`` may compute an expected product (``test_reference.py``
 enforces it). Every backend and every ISA variant is compared against this module.
 
 Semantics
@@ -174,7 +174,7 @@ def nm_mask(W, n: int, m: int) -> np.ndarray:
     return mask
 
 
-# -- activation sparsity (the "act" format, issue 4) ----------------------------------------
+# -- activation sparsity (the "act" format) -----------------------------------------------
 #
 # linear(x, Wa, b, threshold=, topk=, select=) is "the sparsified x times W.T plus b":
 # each row of x selects its channels and only those are multiplied (IEEE, dense loop over
@@ -331,7 +331,7 @@ class DeltaCheck:
                                  f"expected {e[j]!r} err {err[j]:.3g} allowed {allowed[j]:.3g}")
 
 
-# -- conv2d (issue 5) -------------------------------------------------------------------------
+# -- conv2d ----------------------------------------------------------------------------------
 #
 # conv2d(x, W, b, stride, padding, dilation, groups) as torch.nn.functional.conv2d defines it:
 # x (B, C_in, H, W) zero-padded (top/bottom ph, left/right pw; "same": total d*(k-1), the

@@ -1,4 +1,4 @@
-"""Activation sparsity (format "act", issue 4): sk.linear with threshold/topk/select,
+"""Activation sparsity (format "act"): sk.linear with threshold/topk/select,
 Wa @ X, DeltaLinear; every C ISA variant and numba against reference.py."""
 from __future__ import annotations
 

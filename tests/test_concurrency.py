@@ -19,7 +19,7 @@ import pytest
 
 from _subproc import run_python
 from conftest import BACKEND_IDS, c_backend_or_none
-from sparsekern import _dispatch
+from sparsekern import _backends
 
 # The ops of OPS_SRC's build_ops; "conv2d_depthwise_churn" (a pool of dense weights larger
 # than conv2d's cache, so threads evict entries others are reading) runs in the race only.
@@ -279,12 +279,12 @@ RSS_LIMIT_MIB = 16
 
 def _require(backend_id: str) -> None:
     if backend_id == "numba":
-        if "numba" not in _dispatch.available():
-            pytest.skip(f"numba backend unavailable: {_dispatch._load_errors.get('numba')}")
+        if "numba" not in _backends.available():
+            pytest.skip(f"numba backend unavailable: {_backends._load_errors.get('numba')}")
         return
     c = c_backend_or_none()
     if c is None:
-        pytest.skip(f"C backend unavailable: {_dispatch._load_errors.get('c')}")
+        pytest.skip(f"C backend unavailable: {_backends._load_errors.get('c')}")
     if backend_id[2:] not in c.isas():
         pytest.skip(f"ISA {backend_id[2:]} not supported here (available: {c.isas()})")
 

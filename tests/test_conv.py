@@ -1,4 +1,4 @@
-"""Sparse conv2d (issue 5): packing 4-D weights, conv2d on every backend (each C ISA
+"""Sparse conv2d: packing 4-D weights, conv2d on every backend (each C ISA
 variant and numba) against reference.conv2d (and torch where installed): 1x1 (the SpMM
 path), KxK direct sparse convolution, depthwise and other dense weights, N:M weights,
 strides, padding (int, pair, 'same', 'valid', larger than the kernel), dilation, groups,

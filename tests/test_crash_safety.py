@@ -20,16 +20,16 @@ FUZZ = textwrap.dedent(r"""
     import io, pickle, sys
     import numpy as np
     import sparsekern as sk
-    from sparsekern import _dispatch
+    from sparsekern import _backends
     from _cases import make_weights, make_x
     from reference import assert_matmul
 
     SEED, TRIALS = int(sys.argv[1]), int(sys.argv[2])
     rng = np.random.default_rng(SEED)
     backends = []
-    if "c" in _dispatch.available():
-        backends += [("c", isa) for isa in _dispatch.get("c").isas()]
-    if "numba" in _dispatch.available():
+    if "c" in _backends.available():
+        backends += [("c", isa) for isa in _backends.get("c").isas()]
+    if "numba" in _backends.available():
         backends.append(("numba", None))
 
     INTS = [0, 1, -1, 2, 7, 2**15, 2**16 - 1, 2**16, 2**31 - 1, 2**31, -2**31, 2**32, 2**62,
@@ -127,16 +127,16 @@ NASTY = textwrap.dedent(r"""
     import io
     import numpy as np
     import sparsekern as sk
-    from sparsekern import _dispatch
+    from sparsekern import _backends
 
     Wp = sk.pack(np.eye(4, dtype=np.float32))
     nasty_x = [np.empty((4, 0), np.float32), np.empty((0, 4, 3), np.float32),
                np.full((4, 3), np.nan, np.float32), np.full((4, 1), np.inf, np.float32),
                np.zeros((4, 2**16 + 1), np.float32)[:, ::7],
                np.lib.stride_tricks.as_strided(np.zeros(4, np.float32), (4, 5), (4, 0))]
-    backends = [("numba", None)] if "numba" in _dispatch.available() else []
-    if "c" in _dispatch.available():
-        backends += [("c", isa) for isa in _dispatch.get("c").isas()]
+    backends = [("numba", None)] if "numba" in _backends.available() else []
+    if "c" in _backends.available():
+        backends += [("c", isa) for isa in _backends.get("c").isas()]
     for be, isa in backends:
         sk.set_backend(be)
         if isa:
@@ -180,11 +180,11 @@ CONV_HUGE_STRIDE = textwrap.dedent(r"""
     import resource, time
     import numpy as np
     import sparsekern as sk
-    from sparsekern import _dispatch
+    from sparsekern import _backends
 
     x = np.ones((1, 3, 8, 8), np.float32)
     Wc = sk.pack(np.ones((4, 3, 3, 3), np.float32))
-    for isa in _dispatch.get("c").isas():
+    for isa in _backends.get("c").isas():
         sk.set_backend("c")
         sk.set_isa(isa)
         y = sk.conv2d(x, Wc, stride=(1, 2**62))
@@ -222,17 +222,16 @@ CONV_C_GEOMETRY = textwrap.dedent(r"""
     import sparsekern as sk
     import reference
     from _capi import SK_ERR_INVALID_ARG, SK_OK, addr, c_backend, csr_struct, isa_index
+    from sparsekern.ops.conv import ConvGeometry
 
     c = c_backend()
     ffi, lib = c.ffi, c.lib
-    FIELDS = ("batch c_in h w c_out kh kw groups stride_h stride_w pad_h pad_w dil_h dil_w "
-              "h_out w_out").split()
 
     def call(isa, Wd, geom, x, y):
         Wp = sk.pack(Wd.reshape(Wd.shape[0], -1))
-        h = csr_struct(ffi, Wp)
+        h = csr_struct(c, Wp)
         h.cols = max(-2**63, min(2**63 - 1, geom["c_in"] // geom["groups"] * geom["kh"] * geom["kw"]))
-        g = ffi.new("sk_conv2d_geom *", tuple(geom[f] for f in FIELDS))
+        g = ffi.new("sk_conv2d_geom *", ConvGeometry(**geom)._asdict())
         return lib.sk_f32_conv2d_sparse_isa(isa_index(isa), h, g, ffi.cast("float *", addr(x)),
                                             ffi.NULL, ffi.cast("float *", addr(y)))
 

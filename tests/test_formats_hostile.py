@@ -317,3 +317,12 @@ def test_conv2d_huge_stride(backend, rng, stride):
         w = Wc.to_dense() if isinstance(Wc, sk.ConvWeight) else Wc
         y = sk.conv2d(x, Wc, stride=stride)
         assert_conv2d(y, x, w, None, stride)
+
+
+def test_pickles_name_a_stable_rebuild_function():
+    """Pickles refer to sparsekern.formats._rebuild whatever the package's inner layout,
+    so files pickled by earlier versions (which named it there too) still load."""
+    Wp = sk.pack(np.eye(4, dtype=np.float32), "2:4")
+    data = pickle.dumps(Wp, protocol=2)
+    assert b"sparsekern.formats" in data and b"_rebuild" in data and b"_base" not in data
+    assert pickle.loads(data) == Wp

@@ -13,7 +13,7 @@ import pytest
 
 import sparsekern as sk
 from _capi import (SK_ERR_INVALID_ARG, SK_ERR_UNSUPPORTED, SK_OK, addr, c_backend, isa_index,
-                   status_caller, unsupported_isas, with_fields)
+                   nm_struct, status_caller, unsupported_isas, with_fields)
 from _cases import make_weights, make_x
 from _subproc import python_env
 from reference import assert_linear, assert_matmul
@@ -21,19 +21,6 @@ from reference import assert_linear, assert_matmul
 pytestmark = pytest.mark.skipif(c_backend() is None, reason="C library not loadable")
 
 SENTINEL = np.float32(-7777.0)
-
-
-def nm_struct(ffi, Wp, values=None, meta=None):
-    v = Wp.values if values is None else values
-    mt = Wp.meta if meta is None else meta
-    h = ffi.new("sk_nm_f32 *")
-    h.rows, h.cols = Wp.shape
-    h.n, h.m = Wp.pattern
-    h.pos_bits = Wp.pos_bits
-    h.meta_stride = mt.shape[1]
-    h.values = ffi.cast("float *", addr(v))
-    h.meta = ffi.cast("uint8_t *", addr(mt))
-    return h
 
 
 def spmm_nm(c, isa, h, X, n, ldx, bias, Y, ldy) -> int:
@@ -60,7 +47,7 @@ def test_nm_variant_strided(c_isa, rng, pattern, m, k, n, with_bias):
     Xbuf[:, :n] = make_x(rng, k, n)
     Ybuf = np.full((m + 1, ldy), SENTINEL, np.float32)
     bias = make_x(rng, m) if with_bias else None
-    assert spmm_nm(c, c_isa, nm_struct(c.ffi, Wp), Xbuf, n, ldx, bias, Ybuf, ldy) == SK_OK
+    assert spmm_nm(c, c_isa, nm_struct(c, Wp), Xbuf, n, ldx, bias, Ybuf, ldy) == SK_OK
     X = Xbuf[:, :n]
     if bias is None:
         assert_matmul(np.ascontiguousarray(Ybuf[:m, :n]), W, X, what=f"{c_isa}")
@@ -78,10 +65,10 @@ def test_nm_status_codes(rng):
     Y = np.full((4, 3), SENTINEL, np.float32)
     best = c.isas()[-1]
 
-    call = status_caller(c, "sk_f32_spmm_nm_isa", lambda: nm_struct(ffi, Wp), X, Y)
+    call = status_caller(c, "sk_f32_spmm_nm_isa", lambda: nm_struct(c, Wp), X, Y)
 
     def with_field(**kw):
-        return with_fields(nm_struct(ffi, Wp), **kw)
+        return with_fields(nm_struct(c, Wp), **kw)
 
     assert lib.sk_f32_spmm_nm_isa(isa_index(best), ffi.NULL, ffi.NULL, 3, 3, ffi.NULL,
                                   ffi.NULL, 3) == SK_ERR_INVALID_ARG
@@ -98,7 +85,7 @@ def test_nm_status_codes(rng):
     assert call(h=with_field(rows=0), x=None, y=None) == SK_OK
     assert call() == SK_OK
     assert_matmul(Y, Wp.to_dense(), X)
-    assert lib.sk_f32_spmm_nm(nm_struct(ffi, Wp), ffi.cast("float *", X.ctypes.data), 3, 3,
+    assert lib.sk_f32_spmm_nm(nm_struct(c, Wp), ffi.cast("float *", X.ctypes.data), 3, 3,
                               ffi.NULL, ffi.cast("float *", Y.ctypes.data), 3) == SK_OK
 
 
@@ -107,10 +94,10 @@ GUARD_SCRIPT = textwrap.dedent(r"""
     import numpy as np
     sys.path.insert(0, sys.argv[1])
     import sparsekern as sk
-    from _capi import c_backend, SK_OK
+    from _capi import c_backend, nm_struct, SK_OK
     from _cases import make_weights, make_x
     from reference import assert_matmul
-    from test_kernels_f32_spmm_nm import nm_struct, spmm_nm
+    from test_kernels_f32_spmm_nm import spmm_nm
 
     from _guard import guarded
 
@@ -124,7 +111,7 @@ GUARD_SCRIPT = textwrap.dedent(r"""
                 Wp = sk.pack(make_weights(rng, 5, k, pattern="dense"), pattern)
                 for at_end in (True, False):
                     v, mt = guarded(Wp.values, at_end), guarded(Wp.meta, at_end)
-                    h = nm_struct(c.ffi, Wp, v, mt)
+                    h = nm_struct(c, Wp, v, mt)
                     for n in (1, 17, 65):
                         print(isa, pattern, k, n, "end" if at_end else "start", flush=True)
                         X = guarded(make_x(rng, k, n), at_end)

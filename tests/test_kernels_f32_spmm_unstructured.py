@@ -38,7 +38,7 @@ def test_variant_strided(c_isa, rng, case, with_bias):
     Xbuf[:, :n] = make_x(rng, k, n)
     Ybuf = np.full((m + 1, ldy), SENTINEL, np.float32)
     bias = make_x(rng, m) if with_bias else None
-    st = spmm(c, c_isa, csr_struct(c.ffi, Wp), Xbuf, n, ldx, bias, Ybuf, ldy)
+    st = spmm(c, c_isa, csr_struct(c, Wp), Xbuf, n, ldx, bias, Ybuf, ldy)
     assert st == SK_OK
     X = Xbuf[:, :n]
     if bias is None:
@@ -61,7 +61,7 @@ def test_variant_strided_threads(c_isa, rng, n):
     for threads in (1, 2):
         sk.set_num_threads(threads)
         Ybuf = np.full((301, ldy), SENTINEL, np.float32)
-        assert spmm(c, c_isa, csr_struct(c.ffi, Wp), Xbuf, n, ldx, None, Ybuf, ldy) == SK_OK
+        assert spmm(c, c_isa, csr_struct(c, Wp), Xbuf, n, ldx, None, Ybuf, ldy) == SK_OK
         assert_matmul(np.ascontiguousarray(Ybuf[:300, :n]), W, Xbuf[:, :n],
                       what=f"threads={threads}")
         assert np.all(Ybuf[:300, n:] == SENTINEL) and np.all(Ybuf[300] == SENTINEL)
@@ -75,10 +75,10 @@ def test_status_codes(rng):
     Y = np.full((4, 3), SENTINEL, np.float32)
     best = c.isas()[-1]
 
-    call = status_caller(c, "sk_f32_spmm_unstructured_isa", lambda: csr_struct(ffi, Wp), X, Y)
+    call = status_caller(c, "sk_f32_spmm_unstructured_isa", lambda: csr_struct(c, Wp), X, Y)
 
     def with_field(**kw):
-        return with_fields(csr_struct(ffi, Wp), **kw)
+        return with_fields(csr_struct(c, Wp), **kw)
 
     assert lib.sk_f32_spmm_unstructured_isa(isa_index(best), ffi.NULL, ffi.NULL, 3, 3, ffi.NULL,
                                             ffi.NULL, 3) == SK_ERR_INVALID_ARG

@@ -1,4 +1,4 @@
-"""N:M structured sparsity (issue 3): packing, the mask, validation, save/load/pickle, and
+"""N:M structured sparsity: packing, the mask, validation, save/load/pickle, and
 W @ X / linear on every backend (each C ISA variant and numba) against reference.py,
 including the padding edge cases K < M, K = M, K = M + 1."""
 from __future__ import annotations

@@ -217,7 +217,7 @@ def test_set_backend_bad(restore_state):
 
 @pytest.mark.parametrize("isa", ["bogus", "AVX2", "", "neon", "wasmsimd"])
 def test_set_isa_bad(c_isa, isa):
-    if isa in sk._dispatch.get("c").isas():
+    if isa in sk._backends.get("c").isas():
         pytest.skip(f"{isa} is supported here")
     with pytest.raises(ValueError, match=f"ISA {isa!r} is not available"):
         sk.set_isa(isa)

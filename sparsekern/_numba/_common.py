@@ -5,6 +5,7 @@ import numba as nb
 import numpy as np
 
 JIT = dict(cache=True, nogil=True)
+NO_BIAS = np.zeros(0, np.float32)   # the bias argument of a kernel called without one
 
 
 @nb.njit(**JIT)

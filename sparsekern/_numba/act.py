@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._common import JIT as _JIT
+from ._common import NO_BIAS, JIT as _JIT
 _CHUNK = 1024
 
 
@@ -117,12 +117,11 @@ def _act_delta(wt, x, xref, y, theta):
     return total
 
 
-_NO_BIAS = np.zeros(0, np.float32)
 
 
 def act_linear(wt, norms, finite, x, bias, out, threshold, topk, select) -> int:
     has_bias = bias is not None
-    return int(_act_linear(wt, norms, bool(finite), x, bias if has_bias else _NO_BIAS, has_bias,
+    return int(_act_linear(wt, norms, bool(finite), x, bias if has_bias else NO_BIAS, has_bias,
                            out, np.float32(threshold), np.int64(topk), bool(select == 1)))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite, mark_nonfinite_column
+from ._common import NO_BIAS, JIT as _JIT, has_nonfinite as _has_nonfinite, mark_nonfinite_column
 
 
 @nb.njit(inline="always", **_JIT)
@@ -59,12 +59,11 @@ def _propagate_nonfinite(meta, slots, k_cols, n_keep, m_group, pos_bits, x, y):
                 y[r, j] = np.nan
 
 
-_NO_BIAS = np.zeros(0, np.float32)
 
 
 def spmm_nm(values, meta, k_cols, n_keep, m_group, pos_bits, x, bias, out) -> None:
     has_bias = bias is not None
     _spmm_rows(values, meta, k_cols, n_keep, m_group, pos_bits, x,
-               bias if has_bias else _NO_BIAS, has_bias, out)
+               bias if has_bias else NO_BIAS, has_bias, out)
     if x.size and _has_nonfinite(x):
         _propagate_nonfinite(meta, values.shape[1], k_cols, n_keep, m_group, pos_bits, x, out)

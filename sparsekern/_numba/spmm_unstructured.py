@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._common import JIT as _JIT, has_nonfinite as _has_nonfinite, mark_nonfinite_column
+from ._common import NO_BIAS, JIT as _JIT, has_nonfinite as _has_nonfinite, mark_nonfinite_column
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -52,12 +52,11 @@ def _propagate_nonfinite(row_ptr, col_idx, x, y):
                 y[m, j] = np.nan
 
 
-_NO_BIAS = np.zeros(0, np.float32)
 
 
 def spmm_unstructured(row_ptr, col_idx, values, x, bias, out) -> None:
     has_bias = bias is not None
     rows = _spmv_rows if x.shape[1] == 1 else _spmm_rows
-    rows(row_ptr, col_idx, values, x, bias if has_bias else _NO_BIAS, has_bias, out)
+    rows(row_ptr, col_idx, values, x, bias if has_bias else NO_BIAS, has_bias, out)
     if x.size and _has_nonfinite(x):
         _propagate_nonfinite(row_ptr, col_idx, x, out)

@@ -38,7 +38,7 @@ def _header_path(lib_path: Path) -> Path:
     candidates = [
         lib_path.parent / "sparsekern.h",
         Path(str(resources.files("sparsekern") / "sparsekern.h")),
-        _HERE.parent / "csrc" / "include" / "sparsekern.h",
+        _HERE.parent.parent / "csrc" / "include" / "sparsekern.h",
     ]
     for c in candidates:
         if c.is_file():

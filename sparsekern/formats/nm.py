@@ -29,9 +29,9 @@ import re
 
 import numpy as np
 
-from ._errors import F32
-from .formats import (_CHUNK, PackedMatrix, _as_matrix, _check_shape, _expect_arrays, _readonly,
-                      _stored_ints, register_format)
+from .._errors import F32
+from ._base import (_CHUNK, PackedMatrix, _as_matrix, _check_shape, _expect_arrays, _readonly,
+                    _stored_ints, register_format)
 
 __all__ = ["NMMatrix", "nm_mask", "parse_pattern"]
 
@@ -134,6 +134,7 @@ class NMMatrix(PackedMatrix):
 
     format_help = "'N:M' (e.g. '2:4', '1:8', '4:16'; 1 <= N < M, M in 4, 8, 16)"
     _kernel = "spmm_nm"
+    _conv_order = "ky_kx_ci"      # groups of M along C_in (see sparsekern.formats.conv)
     __slots__ = ("_n", "_m", "_values", "_meta", "_nnz", "_c")
 
     def __init__(self, shape, pattern, values, meta):

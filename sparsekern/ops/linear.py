@@ -1,4 +1,4 @@
-"""The ops: numpy arrays in, float32 numpy arrays out.
+"""matmul and linear: numpy arrays in, float32 numpy arrays out.
 
 Inputs that are not float32 C-contiguous are converted (a copy); no input array is
 ever modified. Shapes follow numpy's ``matmul`` and torch's ``linear``.
@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _dispatch
-from ._errors import F32, as_bias, as_f32
-from .formats import PackedMatrix
+from .. import _backends
+from .._errors import F32, as_bias, as_f32
+from ..formats._base import PackedMatrix
+from ..formats.act import ActMatrix
+from . import act
 
-__all__ = ["matmul", "linear"]
+__all__ = ["matmul", "linear", "product"]
 
-def _kernel(W):
-    """The current backend's function for W's format: f(W, X[K, N], bias or None, out[M, N])."""
-    be = _dispatch.current or _dispatch.backend()
-    return getattr(be, W._kernel)
+
+def product(W):
+    """The function computing W's product: f(W, X[K, N], bias or None, out[M, N])."""
+    if isinstance(W, ActMatrix):
+        return act.matmul
+    return getattr(_backends.backend(), W._kernel)
 
 
 def _check_packed(W, name: str):
@@ -37,13 +41,13 @@ def matmul(W, X) -> np.ndarray:
         if X.shape[0] != k:
             raise ValueError(f"matmul: W is {m}x{k} but X has {X.shape[0]} rows (shape {X.shape})")
         out = np.empty((m, X.shape[1]), F32)
-        _kernel(W)(W, X, None, out)
+        product(W)(W, X, None, out)
         return out
     if nd == 1:
         if X.shape[0] != k:
             raise ValueError(f"matmul: W is {m}x{k} but X has length {X.shape[0]}")
         out = np.empty((m, 1), F32)
-        _kernel(W)(W, X.reshape(k, 1), None, out)
+        product(W)(W, X.reshape(k, 1), None, out)
         return out.reshape(m)
     if nd == 0:
         raise ValueError("matmul: X must have at least one dimension (got a scalar)")
@@ -53,7 +57,7 @@ def matmul(W, X) -> np.ndarray:
     cols = int(np.prod(batch, dtype=np.int64)) * n  # explicit: reshape(0, -1) fails when K == 0
     flat = np.ascontiguousarray(np.moveaxis(X, -2, 0)).reshape(k, cols)
     out = np.empty((m, flat.shape[1]), F32)
-    _kernel(W)(W, flat, None, out)
+    product(W)(W, flat, None, out)
     return np.ascontiguousarray(np.moveaxis(out.reshape((m,) + batch + (n,)), 0, -2))
 
 
@@ -75,9 +79,7 @@ def linear(input, weight, bias=None, *, threshold=None, topk=None, select=None) 
                          f"(shape {x.shape})")
     b = as_bias(bias, m, "linear")
     if weight.format == "act" or threshold is not None or topk is not None or select is not None:
-        from . import act
-
-        if not isinstance(weight, act.ActMatrix):
+        if not isinstance(weight, ActMatrix):
             raise TypeError(f"linear: threshold=, topk= and select= need weights packed with "
                             f"sk.pack(W, 'act') (got format {weight.format!r})")
         return act.linear(x, weight, b, threshold, topk, select)
@@ -85,12 +87,10 @@ def linear(input, weight, bias=None, *, threshold=None, topk=None, select=None) 
     rows = x.size // k if k else int(np.prod(lead, dtype=np.int64))
     if rows == 1:
         out = np.empty((m, 1), F32)
-        _kernel(weight)(weight, x.reshape(k, 1), b, out)
+        product(weight)(weight, x.reshape(k, 1), b, out)
         return out.reshape(lead + (m,))
     xt = np.ascontiguousarray(x.reshape(rows, k).T)
     out = np.empty((m, rows), F32)
-    _kernel(weight)(weight, xt, b, out)
+    product(weight)(weight, xt, b, out)
     return np.ascontiguousarray(out.T).reshape(lead + (m,))
 
-
-PackedMatrix.__matmul__ = matmul   # Wp @ X; set here because ops imports formats

@@ -1,7 +1,10 @@
-"""Backend selection: "c" (cffi over libsparsekern) or "numba" (the fallback).
+"""The "c" backend: cffi (ABI mode, see _ffi) over libsparsekern.
 
-``SPARSEKERN_BACKEND=auto|c|numba`` (read at import; default auto: c when the
-compiled library is installed, else numba) and :func:`set_backend` at run time.
+Packed matrices get a C handle (a struct pointing into their read-only arrays) on first
+use, and the unstructured format a panel layout for batch >= 64 where it pays; both are
+built once under a lock taken only on that slow path and published when complete, so
+the hot path is one attribute read. ISA names, ids and status codes come from the
+library's header (the cdef).
 """
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import threading
 
 import numpy as np
 
-_ISA_NAMES = ("scalar", "avx2", "avx512", "neon", "wasmsimd")
+__all__ = ["CBackend"]
 
 # Taken only on the slow path, when a matrix's C handle or panel layout is built (once per
 # matrix): a lazily built object is published by one attribute assignment after it is
@@ -23,9 +26,12 @@ class CBackend:
     name = "c"
 
     def __init__(self):
-        from ._ffi import ffi, lib, library_path
+        from ._ffi import ffi, lib, library_path   # ImportError when the library is missing
 
         self.ffi, self.lib, self.library_path = ffi, lib, library_path
+        # every ISA the library knows, by id, whether or not it runs here
+        self.isa_names = tuple(ffi.string(lib.sk_isa_name(i)).decode()
+                               for i in range(lib.SK_ISA_COUNT))
         if lib.sk_isa_env_error():
             raise ValueError(
                 f"SPARSEKERN_ISA={os.environ.get('SPARSEKERN_ISA')!r} is not an ISA this CPU and "
@@ -37,13 +43,14 @@ class CBackend:
     # -- configuration -------------------------------------------------------------
     def isas(self) -> list[str]:
         mask = self.lib.sk_cpu_isa_mask()
-        return [n for i, n in enumerate(_ISA_NAMES) if mask >> i & 1]
+        return [n for i, n in enumerate(self.isa_names) if mask >> i & 1]
 
     def isa(self) -> str:
-        return _ISA_NAMES[self.lib.sk_get_isa()]
+        return self.isa_names[self.lib.sk_get_isa()]
 
     def set_isa(self, name: str) -> None:
-        if name not in _ISA_NAMES or self.lib.sk_set_isa(_ISA_NAMES.index(name)) != 0:
+        names = self.isa_names
+        if name not in names or self.lib.sk_set_isa(names.index(name)) != 0:
             raise ValueError(f"ISA {name!r} is not available here; choose one of {self.isas()}")
 
     def get_num_threads(self) -> int:
@@ -84,7 +91,7 @@ class CBackend:
         0.1 82 / 105, 0.3 93 / 140."""
         m, k = W._shape
         return (m >= 4 and k >= 256 and W.nnz * 128 >= 8 * m * k
-                and self.lib.sk_get_isa() == 2)
+                and self.lib.sk_get_isa() == self.lib.SK_ISA_AVX512)
 
     def _build_panels(self, W):
         """W._panels, built on the first call: False when the layout does not apply, else
@@ -111,7 +118,7 @@ class CBackend:
         st = self.lib.sk_f32_unstructured_panels_build(h, buf("int64_t[]", off), buf("float[]", val),
                                                        buf("uint8_t[]", col))
         if st:
-            _raise_status(st)
+            self._raise(st)
         for a in (off, val, col):
             a.setflags(write=False)
         hp = self.ffi.new("sk_csr_f32 *", h[0])   # W._c stays as it is: calls may be using it
@@ -138,10 +145,9 @@ class CBackend:
         st = fn(h, buf("float[]", X), n, n,
                 buf("float[]", bias) if bias is not None else self.ffi.NULL, buf("float[]", out), n)
         if st:
-            _raise_status(st)
+            self._raise(st)
 
-
-    # -- N:M structured kernels (issue 3) go here
+    # -- N:M structured kernels
     def _nm_handle(self, W):
         return W._c or self._lazy_handle(W, self._new_nm_handle)
 
@@ -159,7 +165,7 @@ class CBackend:
         """out[M, N] = W @ X[K, N] (+ bias) for an NMMatrix W."""
         self._spmm(self.lib.sk_f32_spmm_nm, W._c or self._nm_handle(W), X, bias, out)
 
-    # -- activation-sparse kernels (issue 4) go here
+    # -- activation-sparse kernels
     def _act_handle(self, W):
         return W._c or self._lazy_handle(W, self._new_act_handle)
 
@@ -180,7 +186,7 @@ class CBackend:
                                         else self.ffi.NULL, buf("float[]", out), W._shape[0],
                                         threshold, topk, select, self.ffi.NULL)
         if st:
-            _raise_status(st)
+            self._raise(st)
 
     def act_delta(self, W, x, xref, y, theta) -> int:
         """One DeltaLinear step on x[n, K], updating xref[n, K] and y[n, M] in place."""
@@ -190,140 +196,25 @@ class CBackend:
                                        W.shape[1], buf("float[]", xref), buf("float[]", y), theta,
                                        na)
         if st:
-            _raise_status(st)
+            self._raise(st)
         return int(na[0])
 
-    def act_matmul(self, W, X, bias, out) -> None:
-        from .act import matmul_via_linear
-
-        matmul_via_linear(self, W, X, bias, out)
-
-    # -- sparse conv2d kernels (issue 5) go here
+    # -- sparse conv2d kernels
     def conv2d_sparse(self, W, x, geom, bias, out) -> None:
         """out = conv2d(x, W) (+ bias) by direct sparse convolution; W the unstructured
-        (C_out, C_in/groups*kh*kw) matrix, geom the sk_conv2d_geom fields in order."""
-        g = self.ffi.new("sk_conv2d_geom *", geom)
+        (C_out, C_in/groups*kh*kw) matrix, geom an ops.conv.ConvGeometry (sk_conv2d_geom)."""
+        g = self.ffi.new("sk_conv2d_geom *", geom._asdict())
         buf = self._buf
         st = self.lib.sk_f32_conv2d_sparse(
             W._c or self._handle(W), g, buf("float[]", x) if x.size else self.ffi.NULL,
             buf("float[]", bias) if bias is not None else self.ffi.NULL, buf("float[]", out))
         if st:
-            _raise_status(st)
+            self._raise(st)
 
-
-def _raise_status(st: int):
-    if st == -2:
-        raise MemoryError("libsparsekern: out of memory")
-    if st == -3:
-        raise RuntimeError("libsparsekern: the selected ISA is not supported")
-    raise ValueError(f"libsparsekern rejected the arguments (status {st})")
-
-
-class NumbaBackend:
-    name = "numba"
-
-    def __init__(self):
-        from . import _numba
-
-        self._mod = _numba
-
-    def isas(self) -> list[str]:
-        return []
-
-    def isa(self) -> str:
-        return "numba"
-
-    def set_isa(self, name: str) -> None:
-        raise ValueError("the numba backend has no ISA variants to choose")
-
-    def get_num_threads(self) -> int:
-        return self._mod.get_num_threads()
-
-    def set_num_threads(self, n: int) -> None:
-        self._mod.set_num_threads(n)
-
-    def spmm_unstructured(self, W, X, bias, out) -> None:
-        self._mod.spmm_unstructured(W.row_ptr, W.col_idx, W.values, X, bias, out)
-
-    # -- N:M structured kernels (issue 3) go here
-    def spmm_nm(self, W, X, bias, out) -> None:
-        n, m = W.pattern
-        self._mod.spmm_nm(W.values, W.meta, W.shape[1], n, m, W.pos_bits, X, bias, out)
-
-    # -- activation-sparse kernels (issue 4) go here
-    def act_linear(self, W, x, bias, out, threshold, topk, select, rows) -> None:
-        self._mod.act_linear(W.wt, W.norms, W.finite, x.reshape(rows, W.shape[1]), bias,
-                             out.reshape(rows, W.shape[0]), threshold, topk, select)
-
-    def act_delta(self, W, x, xref, y, theta) -> int:
-        return self._mod.act_delta(W.wt, x, xref, y, theta)
-
-    def act_matmul(self, W, X, bias, out) -> None:
-        from .act import matmul_via_linear
-
-        matmul_via_linear(self, W, X, bias, out)
-
-    # -- sparse conv2d kernels (issue 5) go here
-    def conv2d_sparse(self, W, x, geom, bias, out) -> None:
-        self._mod.conv2d_sparse(W.row_ptr, W.col_idx, W.values, x, geom, bias, out)
-
-
-_BACKENDS = {"c": CBackend, "numba": NumbaBackend}
-_instances: dict[str, object] = {}
-_load_errors: dict[str, str] = {}
-
-
-def get(name: str):
-    be = _instances.get(name)
-    if be is None:
-        with _build_lock:   # one instance per backend, whatever the threads
-            be = _instances.get(name)
-            if be is None:
-                try:
-                    be = _BACKENDS[name]()
-                except ImportError as e:
-                    _load_errors[name] = str(e)
-                    raise
-                _instances[name] = be
-    return be
-
-
-def available() -> list[str]:
-    out = []
-    for name in _BACKENDS:
-        try:
-            get(name)
-            out.append(name)
-        except (ImportError, ValueError):   # missing, or refused (a bad SPARSEKERN_ISA)
-            pass
-    return out
-
-
-def _initial() -> object:
-    choice = os.environ.get("SPARSEKERN_BACKEND", "auto").strip().lower() or "auto"
-    if choice == "auto":
-        try:
-            return get("c")
-        except ImportError:
-            return get("numba")
-    if choice not in _BACKENDS:
-        raise ValueError(f"SPARSEKERN_BACKEND={choice!r}; expected auto, c or numba")
-    return get(choice)
-
-
-current = None  # set by sparsekern/__init__.py
-
-
-def backend():
-    global current
-    if current is None:
-        current = _initial()
-    return current
-
-
-def set_backend(name: str) -> None:
-    """Use backend ``name`` ("c" or "numba") from now on; ImportError if it is missing."""
-    global current
-    if name not in _BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; expected one of {sorted(_BACKENDS)}")
-    current = get(name)
+    def _raise(self, st: int):
+        lib = self.lib
+        if st == lib.SK_ERR_NOMEM:
+            raise MemoryError("libsparsekern: out of memory")
+        if st == lib.SK_ERR_UNSUPPORTED:
+            raise RuntimeError("libsparsekern: the selected ISA is not supported")
+        raise ValueError(f"libsparsekern rejected the arguments (status {st})")

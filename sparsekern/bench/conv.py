@@ -16,7 +16,7 @@ Baselines, measured in the same run as sparsekern (medians of several samples):
   timing), so the ratio is what sparsity buys;
 * PyTorch's dense ``torch.nn.functional.conv2d`` model, when torch is installed.
 
-Bars (issue 5, float32, batch 1, one thread): every 1x1 layer at 90% sparsity >= 3x
+Targets (float32, batch 1, one thread): every 1x1 layer at 90% sparsity >= 3x
 dense numpy; 3x3 64->64 @56x56 (stride 1, padding 1, 90% sparse) >= 2.5x im2col + BLAS;
 the whole network (1x1 layers 90% sparse) >= 2x the dense network and >= 2x PyTorch.
 """
@@ -213,7 +213,7 @@ def run(args, say, sparsity: float = 0.9) -> list[dict]:
     """The conv rows of ``sparsekern bench``: the bar layers and the whole network."""
     quick = not getattr(args, "full", False)
     budget = 0.4 if quick else 1.5
-    say(f"sparse conv2d (issue 5): float32, batch 1, {sparsity:.0%} sparse weights, "
+    say(f"sparse conv2d: float32, batch 1, {sparsity:.0%} sparse weights, "
         f"threads {sk.get_num_threads()}; medians, sparse and dense timed in the same run")
     say(f"{'case':34s} {'sparsekern':>11s} {'dense':>11s} {'ratio':>7s} {'bar':>5s}")
     rows = []

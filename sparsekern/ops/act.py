@@ -1,4 +1,5 @@
-"""Activation sparsity: the ``"act"`` format, its selection policies and :class:`DeltaLinear`.
+"""Activation sparsity: the selection policies of ``linear`` on ``"act"`` weights and
+:class:`DeltaLinear`.
 
     Wa = sk.pack(W, "act")                  # W (M, K) stored input-major + column norms
     y = sk.linear(x, Wa, b)                 # exact: skips inputs that are exactly 0
@@ -7,10 +8,7 @@
     y = sk.linear(x, Wa, b, topk=k, select="wina")   # rank by |x_k| * ||W[:, k]||_2
     d = sk.DeltaLinear(Wa, b, threshold=theta)        # temporal (delta) sparsity
 
-Layout (``"act"``): ``wt`` float32 [K, M], W transposed, so the weights an input
-channel multiplies are one contiguous row (M·4 bytes) and a skipped channel is a row
-never read; ``norms`` float32 [K], the column norms ‖W[:, k]‖₂ (float64 sums, rounded)
-that WINA ranks by. Bytes: 4·M·K + 4·K, as dense.
+The weights are an :class:`~sparsekern.formats.act.ActMatrix` (``sk.pack(W, "act")``).
 
 Semantics (``tests/reference.py`` implements them densely):
 
@@ -45,114 +43,14 @@ import numbers
 
 import numpy as np
 
-from . import _dispatch
-from ._errors import F32, as_bias, as_f32
-from .formats import (PackedMatrix, _all_finite, _as_matrix, _check_shape, _expect_arrays, _readonly,
-                      _specs, register_format)
+from .. import _backends
+from .._errors import F32, as_bias, as_f32
+from ..formats._base import _readonly
+from ..formats.act import ActMatrix
 
-__all__ = ["ActMatrix", "DeltaLinear", "linear", "column_norms"]
+__all__ = ["DeltaLinear", "linear", "matmul", "selection"]
 
 SELECT = {"magnitude": 0, "wina": 1}
-
-
-def column_norms(wt: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """float32 ‖W[:, k]‖₂ for every row k of ``wt`` = W.T, summed in float64."""
-    k = wt.shape[0]
-    out = np.empty(k, np.float64)
-    with np.errstate(all="ignore"):
-        for a in range(0, k, chunk):
-            w = wt[a:a + chunk].astype(np.float64)
-            out[a:a + chunk] = np.sqrt((w * w).sum(axis=1))
-    return out.astype(F32)
-
-
-class ActMatrix(PackedMatrix):
-    """Dense W[M, K] stored input-major (``wt`` = W.T, float32 [K, M]) with the column
-    norms ``norms`` (float32 [K]), for activation-sparse ``linear`` (see module doc)."""
-
-    format = "act"
-    format_help = "'act'"
-    _kernel = "act_matmul"
-    __slots__ = ("_wt", "_norms", "_finite", "_nnz", "_c")
-
-    wt = property(lambda self: self._wt, doc="float32 [K, M]: W transposed")
-    norms = property(lambda self: self._norms, doc="float32 [K]: column norms of W")
-    finite = property(lambda self: self._finite, doc="True when every weight is finite")
-
-    def __init__(self, shape, wt, norms=None):
-        """Build from W.T (``wt``, shape (K, M)) and optionally its column norms, which are
-        checked against a recomputation (ValueError/TypeError on any fault)."""
-        arrays = {"wt": np.asarray(wt)}
-        if norms is not None:
-            arrays["norms"] = np.asarray(norms)
-        self._check_layout(self.format, shape, _specs(arrays), {})
-        m, k = _check_shape(shape)
-        wt = _readonly(arrays["wt"], F32)       # the checks below run on this copy
-        calc = column_norms(wt)
-        if norms is not None:
-            nv = arrays["norms"].astype(F32)
-            if not np.allclose(nv, calc, rtol=1e-5, atol=0, equal_nan=True):
-                raise ValueError("norms do not match the column norms of the weights")
-            calc = nv
-        self._init(m, k, wt, calc)
-
-    def _init(self, m, k, wt, norms):
-        self._shape = (m, k)
-        self._wt, self._norms = _readonly(wt, F32), _readonly(norms, F32)
-        self._finite = _all_finite(self._wt)
-        self._nnz = int(np.count_nonzero(wt))
-        self._c = None
-
-    @classmethod
-    def _pack(cls, W, format: str) -> "ActMatrix":
-        return cls.from_dense(W)
-
-    @classmethod
-    def from_dense(cls, W) -> "ActMatrix":
-        W = _as_matrix(W)
-        m, k = W.shape
-        if k > 2**31 - 1:
-            raise ValueError(f"K = {k} is too large (at most 2**31 - 1 inputs)")
-        wt = _readonly(W.T, F32)
-        obj = cls.__new__(cls)
-        obj._init(m, k, wt, column_norms(wt))
-        return obj
-
-    @property
-    def nnz(self) -> int:
-        return self._nnz
-
-    @property
-    def nbytes(self) -> int:
-        return self._wt.nbytes + self._norms.nbytes
-
-    def to_dense(self) -> np.ndarray:
-        return np.ascontiguousarray(self._wt.T)
-
-    def _arrays(self):
-        return {"wt": self._wt, "norms": self._norms}
-
-    @classmethod
-    def _check_layout(cls, format, shape, specs, names):
-        m, k = _check_shape(shape)
-        _expect_arrays(specs, ("wt",), ("norms",), "an act matrix")
-        wt_shape, wt_dtype = specs["wt"]
-        if wt_dtype.kind not in "biuf" or wt_dtype.fields is not None:
-            raise TypeError(f"wt must hold real numbers (got dtype {wt_dtype})")
-        if wt_shape != (k, m):
-            raise ValueError(f"wt must have shape (K, M) = {(k, m)} for shape {(m, k)} "
-                             f"(got {wt_shape})")
-        if k > 2**31 - 1:
-            raise ValueError(f"K = {k} is too large (at most 2**31 - 1 inputs)")
-        if "norms" in specs:
-            nv_shape, nv_dtype = specs["norms"]
-            if nv_dtype.kind not in "biuf" or nv_dtype.fields is not None:
-                raise TypeError(f"norms must hold real numbers (got dtype {nv_dtype})")
-            if nv_shape != (k,):
-                raise ValueError(f"norms must have shape ({k},) (got {nv_shape})")
-
-
-register_format(ActMatrix)
 
 
 # ----------------------------------------------------------------------------- selection
@@ -198,10 +96,6 @@ def selection(W: ActMatrix, threshold=None, topk=None, select=None) -> tuple[flo
     return (-1.0 if t is None else t), (-1 if k is None else k), sel
 
 
-def _backend():
-    return _dispatch.current or _dispatch.backend()
-
-
 def linear(x: np.ndarray, W: ActMatrix, b, threshold=None, topk=None, select=None) -> np.ndarray:
     """ops.linear for the "act" format; x float32 C-contiguous (..., K), b checked or None."""
     m, k = W.shape
@@ -209,15 +103,15 @@ def linear(x: np.ndarray, W: ActMatrix, b, threshold=None, topk=None, select=Non
     lead = x.shape[:-1]
     if x.ndim == 1:
         out = np.empty(m, F32)
-        (_dispatch.current or _dispatch.backend()).act_linear(W, x, b, out, thr, kk, sel, 1)
+        _backends.backend().act_linear(W, x, b, out, thr, kk, sel, 1)
         return out
     rows = int(np.prod(lead, dtype=np.int64))
     out = np.empty((rows, m), F32)
-    _backend().act_linear(W, x.reshape(rows, k), b, out, thr, kk, sel, rows)
+    _backends.backend().act_linear(W, x.reshape(rows, k), b, out, thr, kk, sel, rows)
     return out.reshape(lead + (m,))
 
 
-def matmul_via_linear(be, W: ActMatrix, X: np.ndarray, bias, out: np.ndarray) -> None:
+def matmul(W: ActMatrix, X: np.ndarray, bias, out: np.ndarray) -> None:
     """out[M, N] = W @ X[K, N] (+ bias), exact mode, through the row kernel on X.T."""
     m, k = W.shape
     n = X.shape[1]
@@ -226,7 +120,7 @@ def matmul_via_linear(be, W: ActMatrix, X: np.ndarray, bias, out: np.ndarray) ->
     xt = np.ascontiguousarray(X.T)
     tmp = np.empty((n, m), F32)
     thr, kk, sel = selection(W)
-    be.act_linear(W, xt, bias, tmp, thr, kk, sel, n)
+    _backends.backend().act_linear(W, xt, bias, tmp, thr, kk, sel, n)
     out[...] = tmp.T
 
 
@@ -298,7 +192,7 @@ class DeltaLinear:
             raise ValueError(f"DeltaLinear: input shape {x.shape} differs from the batch shape "
                              f"{self._lead + (k,)} of the state; call reset() first")
         rows = self.x_ref.shape[0]
-        active = _backend().act_delta(self.weight, x.reshape(rows, k), self.x_ref, self.y,
+        active = _backends.backend().act_delta(self.weight, x.reshape(rows, k), self.x_ref, self.y,
                                       self.threshold)
         self._steps += 1
         self._total += rows * k

@@ -9,7 +9,7 @@ gather rows; gathering columns of W is ~4x slower still), all three in the same 
   vectors, each with its own random zero positions (97 is prime, so the pairing with
   the weight rotation never repeats within a sample).
 * Bytes for %BW: the weight rows actually read, 4·M per active input channel.
-* Bars (issue 4, batch 1, 1 thread, cold): input sparsity 0% >= 0.9x dense; 50% >= 1.8x
+* Targets (batch 1, 1 thread, cold): input sparsity 0% >= 0.9x dense; 50% >= 1.8x
   dense and >= 2x gather; 90% >= 8x dense, >= 1.2x gather; 97% >= 20x dense, >= 1.2x gather;
   batch 8 with 90% shared zeros >= 5x; DeltaLinear with 90% of inputs moving < theta per
   step >= 6x dense per step.
@@ -23,8 +23,8 @@ import numpy as np
 
 import sparsekern as sk
 
-from . import bench as skb
-from .act import ActMatrix
+from . import _common as skb
+from ..formats import ActMatrix
 
 F32 = np.float32
 POOL = 97

@@ -1,34 +1,38 @@
-"""Packed sparse formats: immutable objects over plain numpy arrays.
+"""The base of the packed formats: PackedMatrix, the format registry, pack/save/load, and
+the storage and validation helpers every format uses.
 
-Every format validates its arrays once, when it is built or loaded; the kernels
-trust what they are given. Arrays are stored read-only.
-
-Unstructured layout (``"unstructured"``), compressed rows of W[M, K]:
-
-* ``row_ptr``  int64[M + 1]: row m's nonzeros are entries row_ptr[m]:row_ptr[m+1]
-* ``col_idx``  uint16[nnz] when K <= 65536, else int32[nnz]; strictly increasing
-  within each row
-* ``values``   float32[nnz]
-
-Bytes per nonzero: 6 with 16-bit indices (4 value + 2 index), 8 with 32-bit ones,
-plus 8·(M+1) bytes of row offsets.
+Every format validates its arrays once, when it is built or loaded; the kernels trust
+what they are given. Arrays are stored C-ordered, cache-line aligned and read-only
+for good (see ``_frozen_empty``). This layer imports nothing of the backends or the ops.
 """
 from __future__ import annotations
 
 import ctypes
 import numbers
 import os
+import threading
 import zipfile
 import zlib
 
 import numpy as np
 
-from ._errors import F32, check_fraction
+from .._errors import F32
 
-__all__ = ["PackedMatrix", "UnstructuredMatrix", "pack", "save", "load"]
+__all__ = ["PackedMatrix", "register_format", "pack", "save", "load"]
 
 _FILE_VERSION = 1
 _MAX_COLS = 2**31 - 1
+
+# Guards the lazily derived data of the formats (built once, published when complete).
+_lazy_lock = threading.Lock()
+
+# The op-layer functions that methods of the formats call (``W @ X``): the op layer
+# registers them, so this layer never imports it.
+_OPS: dict = {}
+
+
+def register_op(name: str, fn) -> None:
+    _OPS[name] = fn
 
 
 def _empty_aligned(shape, dtype=F32, align: int = 64) -> np.ndarray:
@@ -115,6 +119,7 @@ class PackedMatrix:
     format: str = ""
     format_help: str = ""       # how pack()'s error message lists this format
     _kernel: str = ""           # the backend method that multiplies this format
+    _conv_order: str | None = None   # column order of a conv weight it holds (formats.conv)
 
     @classmethod
     def _accepts(cls, name: str) -> bool:
@@ -161,6 +166,10 @@ class PackedMatrix:
     # numpy defers to us for `X @ Wp` instead of trying to treat Wp as an array
     __array_ufunc__ = None
 
+    def __matmul__(self, X):
+        """``W @ X`` = sparsekern.matmul(W, X)."""
+        return _OPS["matmul"](self, X)
+
     def __rmatmul__(self, other):
         raise TypeError(f"X @ W with a packed W on the right is not supported; compute "
                         f"linear(X, W) for X @ W.T, or W @ X (got {type(other).__name__} @ "
@@ -187,132 +196,6 @@ class PackedMatrix:
     __hash__ = None
 
 
-class UnstructuredMatrix(PackedMatrix):
-    """W[M, K] with arbitrary nonzero positions, in compressed rows (see module doc)."""
-
-    format = "unstructured"
-    format_help = "'unstructured'"
-    _kernel = "spmm_unstructured"
-    # _c: the C library's view of the arrays; _panels: the panel layout it builds for
-    # batch > 1 on dense-ish rows (derived data, built lazily by the C backend)
-    __slots__ = ("_row_ptr", "_col_idx", "_values", "_c", "_panels")
-
-    # read-only: the C handle cached in _c points into these very arrays
-    row_ptr = property(lambda self: self._row_ptr, doc="int64[M + 1] row offsets")
-    col_idx = property(lambda self: self._col_idx, doc="uint16 or int32 [nnz] column indices")
-    values = property(lambda self: self._values, doc="float32[nnz] nonzero values")
-
-    def __init__(self, shape, row_ptr, col_idx, values):
-        """Build from compressed-row arrays; validates them (ValueError/TypeError on any fault)."""
-        arrays = {"row_ptr": np.asarray(row_ptr), "col_idx": np.asarray(col_idx),
-                  "values": np.asarray(values)}
-        self._check_layout(self.format, shape, _specs(arrays), {})
-        self._shape, self._row_ptr, self._col_idx, self._values = _validate_csr(
-            _check_shape(shape), **arrays)
-        self._c = None
-        self._panels = None
-
-    @classmethod
-    def _trusted(cls, shape, row_ptr, col_idx, values):
-        obj = cls.__new__(cls)
-        obj._shape = shape
-        obj._row_ptr, obj._col_idx, obj._values = (_readonly(row_ptr), _readonly(col_idx),
-                                                   _readonly(values))
-        obj._c = None
-        obj._panels = None
-        return obj
-
-    @classmethod
-    def _pack(cls, W, format: str, *, sparsity=None) -> "UnstructuredMatrix":
-        return cls.from_dense(W, sparsity=sparsity)
-
-    @classmethod
-    def from_dense(cls, W, sparsity=None) -> "UnstructuredMatrix":
-        """Keep the nonzeros of W; with ``sparsity`` first magnitude-prune W so that at
-        least that fraction of its entries are zero (the smallest |w| go first)."""
-        W = _as_matrix(W)
-        if sparsity is not None:
-            keep = magnitude_mask(W, sparsity)
-        else:
-            keep = W != 0
-        return cls._from_mask(W, keep)
-
-    @classmethod
-    def _from_mask(cls, W: np.ndarray, keep: np.ndarray) -> "UnstructuredMatrix":
-        m, k = W.shape
-        rows, cols = np.nonzero(keep)
-        counts = np.bincount(rows, minlength=m) if m else np.zeros(0, np.int64)
-        row_ptr = np.zeros(m + 1, np.int64)
-        np.cumsum(counts, out=row_ptr[1:])
-        col_idx = cols.astype(_index_dtype(k))
-        values = np.ascontiguousarray(W[rows, cols], dtype=F32)
-        return cls._trusted((m, k), row_ptr, col_idx, values)
-
-    @classmethod
-    def from_scipy(cls, S) -> "UnstructuredMatrix":
-        """From any scipy.sparse matrix or array (duplicates summed, explicit zeros kept)."""
-        import scipy.sparse as sp
-
-        if not sp.issparse(S):
-            raise TypeError(f"expected a scipy.sparse matrix, got {type(S).__name__}")
-        if S.dtype.kind not in "biuf":
-            raise TypeError(f"S must hold real numbers (got dtype {S.dtype})")
-        csr = sp.csr_array(S, dtype=F32, copy=True)
-        csr.sum_duplicates()
-        csr.sort_indices()
-        return cls(csr.shape, csr.indptr, csr.indices, csr.data)
-
-    @property
-    def nnz(self) -> int:
-        return int(self.values.shape[0])
-
-    @property
-    def nbytes(self) -> int:
-        return self.row_ptr.nbytes + self.col_idx.nbytes + self.values.nbytes
-
-    def to_dense(self) -> np.ndarray:
-        m, k = self._shape
-        out = np.zeros((m, k), F32)
-        rows = np.repeat(np.arange(m), np.diff(self.row_ptr))
-        out[rows, self.col_idx] = self.values
-        return out
-
-    def to_scipy(self):
-        """The same matrix as scipy's usual ``csr_array``: int32 indices where they fit,
-        and its own writeable copies of the arrays."""
-        import scipy.sparse as sp
-
-        idx = np.int32 if max(self.nnz, self._shape[1]) < 2**31 else np.int64
-        return sp.csr_array((self.values.copy(), self.col_idx.astype(idx),
-                             self.row_ptr.astype(idx)), shape=self._shape)
-
-    def _arrays(self):
-        return {"row_ptr": self.row_ptr, "col_idx": self.col_idx, "values": self.values}
-
-    @classmethod
-    def _check_layout(cls, format, shape, specs, names):
-        m, k = _check_shape(shape)
-        _expect_arrays(specs, ("row_ptr", "col_idx", "values"), (), "an unstructured matrix")
-        (rp_shape, _), (ci_shape, _), (v_shape, v_dtype) = (
-            specs["row_ptr"], specs["col_idx"], specs["values"])
-        _check_int_spec(specs["row_ptr"], "row_ptr")
-        _check_int_spec(specs["col_idx"], "col_idx")
-        if len(v_shape) != 1:
-            raise ValueError(f"values must be 1-D (got shape {v_shape})")
-        _check_real_spec(specs["values"], "values")
-        if rp_shape[0] != m + 1:
-            raise ValueError(f"row_ptr must have M + 1 = {m + 1} entries (got {rp_shape[0]})")
-        if ci_shape[0] != v_shape[0]:
-            raise ValueError(f"col_idx and values differ in length ({ci_shape[0]} vs "
-                             f"{v_shape[0]})")
-        if v_shape[0] > m * k:
-            raise ValueError(f"nnz = {v_shape[0]} exceeds M*K = {m * k}")
-
-
-def _index_dtype(k: int) -> np.dtype:
-    return np.dtype(np.uint16) if k <= 65536 else np.dtype(np.int32)
-
-
 def _as_matrix(W) -> np.ndarray:
     arr = np.asarray(W)
     if arr.dtype.kind not in "biuf":
@@ -322,26 +205,6 @@ def _as_matrix(W) -> np.ndarray:
     if arr.shape[1] > _MAX_COLS:
         raise ValueError(f"W has {arr.shape[1]} columns; at most {_MAX_COLS} are supported")
     return np.asarray(arr, dtype=F32)
-
-
-def magnitude_mask(W: np.ndarray, sparsity) -> np.ndarray:
-    """Boolean mask keeping the largest |W|: round(sparsity·W.size) entries are pruned
-    (like torch.nn.utils.prune.l1_unstructured), and zeros are never kept."""
-    s = check_fraction(sparsity, "sparsity")
-    if not np.isfinite(W).all():
-        raise ValueError("W has NaN or inf entries; magnitude pruning needs finite weights")
-    size = W.size
-    n_prune = int(round(s * size))
-    keep = W != 0
-    if n_prune == 0:
-        return keep
-    if n_prune >= size:
-        return np.zeros(W.shape, bool)
-    flat = np.abs(W).ravel()
-    kept = np.argpartition(flat, n_prune)[n_prune:]
-    mask = np.zeros(size, bool)
-    mask[kept] = True
-    return mask.reshape(W.shape) & keep
 
 
 def _check_shape(shape) -> tuple[int, int]:
@@ -384,47 +247,20 @@ def _check_real_spec(spec, name: str) -> None:
         raise TypeError(f"{name} must be real numbers (got dtype {dtype})")
 
 
-def _validate_csr(shape, row_ptr, col_idx, values):
-    """The content checks of an unstructured matrix whose layout _check_layout passed."""
-    m, k = shape
-    rp, ci, vals = row_ptr, col_idx, values
-    nnz = vals.shape[0]
-    # every check below runs on the stored copies, never on the caller's arrays
-    if rp.dtype.kind == "u" and rp.dtype.itemsize == 8 and rp.size and rp.max() > 2**62:
-        raise ValueError("row_ptr entries are out of range")
-    rp = _stored_ints(rp, np.int64, -2**63, 2**63, "row_ptr")   # bounded by the checks below
-    if rp[0] != 0:
-        raise ValueError(f"row_ptr[0] must be 0 (got {rp[0]})")
-    if m and np.any(rp[1:] < rp[:-1]):
-        bad = int(np.argmax(rp[1:] < rp[:-1]))
-        raise ValueError(f"row_ptr must be non-decreasing (row_ptr[{bad + 1}] < row_ptr[{bad}])")
-    if rp[-1] != nnz:
-        raise ValueError(f"row_ptr[-1] must equal nnz = {nnz} (got {rp[-1]})")
-    ci = _stored_ints(ci, _index_dtype(k), 0, k, "col_idx")
-    starts = rp[:-1][rp[:-1] < rp[1:]]          # first entry of each non-empty row
-    prev = -1
-    for a in range(0, nnz, _CHUNK):
-        c = ci[a:a + _CHUNK].astype(np.int64)
-        row_start = np.zeros(c.size, bool)
-        row_start[starts[(starts >= a) & (starts < a + c.size)] - a] = True
-        bad = (np.diff(c, prepend=prev) <= 0) & ~row_start
-        if bad.any():
-            e = a + int(np.argmax(bad))
-            row = int(np.searchsorted(rp, e, side="right")) - 1
-            raise ValueError(f"col_idx must be strictly increasing within each row "
-                             f"(row {row}, entry {e})")
-        prev = int(c[-1])
-    return (m, k), rp, ci, _readonly(vals, F32)
-
-
 # The format registry. Each class names its format (``format``, or ``_accepts`` for a
 # family of names such as "2:4"), the backend method its kernels run under (``_kernel``),
 # how pack() builds it (``_pack``) and how a file or pickle rebuilds it (``_load``).
-_FORMATS: list[type] = [UnstructuredMatrix]
+_FORMATS: list[type] = []
+_BY_INPUT_NDIM: dict[int, type] = {}   # a format that packs dense inputs of another rank
 
 
-def register_format(cls: type) -> type:
+def register_format(cls: type, input_ndim: int = 2) -> type:
+    """Add ``cls`` to the formats pack()/load() know; ``input_ndim``: the rank of the dense
+    weights it packs, when they are not matrices (a conv weight's 4-D array: every 2-D
+    format name then packs such an array into ``cls``)."""
     _FORMATS.append(cls)
+    if input_ndim != 2:
+        _BY_INPUT_NDIM[input_ndim] = cls
     return cls
 
 
@@ -468,10 +304,9 @@ def pack(W, format: str = "unstructured", **options) -> PackedMatrix:
     cls = _format_class(format)
     if cls is None:
         raise ValueError(f"unknown format {format!r}; available: {', '.join(_format_names())}")
-    if np.ndim(W) == 4:   # a conv weight (C_out, C_in/groups, kh, kw): see sparsekern.conv
-        from .conv import ConvWeight
-
-        return ConvWeight.from_dense(W, format, **options)
+    wrapper = _BY_INPUT_NDIM.get(np.ndim(W))   # e.g. a 4-D conv weight
+    if wrapper is not None:
+        return wrapper.from_dense(W, format, **options)
     return cls._pack(W, format, **options)
 
 
