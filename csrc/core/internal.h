@@ -11,9 +11,11 @@
 
 #if defined(__GNUC__)
 #define SK_INLINE static inline __attribute__((always_inline))
+#define SK_NOINLINE static __attribute__((noinline))
 #define SK_RESTRICT __restrict__
 #else
 #define SK_INLINE static inline
+#define SK_NOINLINE static
 #define SK_RESTRICT
 #endif
 

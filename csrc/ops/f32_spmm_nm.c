@@ -6,10 +6,9 @@
  *
  * Why the copy for every n > 1: each slot of W loads one row segment of X per vector of
  * columns; numpy's large arrays start 16 bytes into a page, so every 64-byte load of X
- * in place straddles two cache lines. Aligned, the same kernel ran 1.6x faster (2:4,
- * 512x4096 @ 4096x64: 157 vs 99 GFLOP/s on Zen 5); the copy costs K*n*4 bytes, under
- * 1% of the multiply. Blocks of 64 columns keep the block within L2 (as in the
- * unstructured operator). */
+ * in place straddles two cache lines. Aligned, the same kernel ran 1.6x faster; the copy
+ * costs K*n*4 bytes, under 1% of the multiply. Blocks of 64 columns keep the block
+ * within L2 (as in the unstructured operator). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,14 +20,8 @@
 
 #define SK_NM_NC 64
 /* n in [2, xt_max_n(w)] runs the transposed-X small-n kernel where the ISA has one
- * (AVX-512), larger n the tiled one. Crossover measured on Zen 5, 4096x4096, one thread,
- * ms per call (small-n kernel / tiled kernel, two runs of the tiled one where they differ):
- *        n=2          4            6                8
- *   2:4  1.96 / 3.49  2.25 / 3.40  4.2 / 3.4-4.3    2.70 / 3.35-3.90
- *   1:4  0.64 / 1.72  1.21 / 1.71  1.83 / 1.71     2.02 / 1.72
- *   1:8  0.47 / 1.04  0.84 / 1.03  1.01 / 1.04     1.01 / 1.05
- * so the small-n kernel up to n = 8 where a step's X span is one permute window of 32
- * floats (2:4, 4:8, 8:16), else up to n = 4. */
+ * (AVX-512), larger n the tiled one: up to n = 8 where a step's X span is one permute
+ * window of 32 floats (2:4, 4:8, 8:16), else up to n = 4 (the measured crossovers). */
 #ifndef SK_NM_XT_MAX_N
 #define SK_NM_XT_MAX_N 8
 #endif

@@ -1,6 +1,6 @@
 /* The activation-sparse microkernel (see act_internal.h) shared by the 128-bit SIMD
  * variants (arm_neon.c, wasm_simd128.c), written against csrc/core/simd128.h; the plan
- * of x86_avx512.c with 4-wide vectors.
+ * of the x86 body (x86_body.h) with 4-wide vectors.
  *
  * Batch 1: four active channels per step, y += a0*w0 + a1*w1 + a2*w2 + a3*w3 over 16
  * columns (4 vectors of y), so y is loaded and stored once per four weight rows while

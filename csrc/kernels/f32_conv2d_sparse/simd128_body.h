@@ -1,5 +1,5 @@
 /* The direct sparse convolution shared by the 128-bit SIMD variants (arm_neon.c,
- * wasm_simd128.c), written against csrc/core/simd128.h; the plan of x86_avx2.c. Two
+ * wasm_simd128.c), written against csrc/core/simd128.h; the x86 AVX2 plan. Two
  * output rows at a time, each row in the fewest chunks of up to 4 * SK_CONV_V columns
  * (SK_CONV_V vectors per row: 8 on NEON's 32 registers, 4 for SIMD128 on a 16-register
  * x86-64 host; equal chunk widths so that no short chunk pays the per-tap cost for a

@@ -1,4 +1,6 @@
-/* AVX-512 (F, BW, VL) variant of the N:M SpMM.
+/* AVX-512 (F, CD, BW, DQ, VL; with AVX2 + FMA + F16C) variant of the N:M SpMM: the x86
+ * body (x86_body.h) with 16-wide vectors, its batch-1 step, the small-n kernel and the
+ * assembly tile.
  *
  * n == 1 (GEMV): no gathers. A step covers GS = 16 / N whole groups (V = GS * N <= 16
  *   slots, one vector of values). The X span of those groups, GS * M floats, is loaded
@@ -6,22 +8,15 @@
  *   (index = group offset within the window + the slot's position, decoded from the
  *   bit stream with one 8-byte read, a byte shuffle and a variable shift), and one FMA
  *   per step. 2:4 is one window (32 x, 8 groups, 16 slots) per step, 1:4 two, 1:8 four.
- *   Memory-bound: ~30 GB/s of packed weights, cold, on Zen 5 (~85% of read bandwidth).
  * small n (sk_f32_spmm_nm_avx512_xt, 2 <= n <= 4 or 8 by pattern, see the operator): the
  *   same plan on X transposed, 2 rows at a time; each step decodes positions and loads
  *   values once and then permutes and multiplies every column's X windows.
- * larger n (SpMM): the tiles of x86_spmm_body.h (shared with AVX2): 64-column tiles, then
- *   one tile of 16-64 columns with its last vector masked; rows in blocks of SK_NM_RB,
- *   inside them K in blocks of 128 X rows of a 64-column tile (32 KiB, L1-resident while
- *   the block's rows pass over it; Y is reread between K blocks). Each slot broadcasts
- *   its weight and does one FMA per vector with the X row its position names; the
- *   weights of the rows SK_NM_PF_ROWS ahead are prefetched (W streams from memory in
- *   pieces the hardware prefetcher does not predict). 64-column tiles of 2:4, 1:4 and
- *   1:8 run nm_tile64 (inline assembly, ~70 % of the FMA peak with X in L1 on Zen 5,
- *   load-bound), the rest block_tile (C, 4 rows; 8 for one-vector tiles). The operator
- *   hands these kernels 64-byte aligned X rows (split loads cost 1.6x). */
-#include <immintrin.h>
-
+ * larger n (SpMM): the body's tiles, 64-column tiles, then one tile of 16-64 columns
+ *   with its last vector masked, 4 rows (8 for one-vector tiles); 64-column tiles of 2:4,
+ *   1:4 and 1:8 run nm_tile64 (inline assembly, load-bound). The operator hands these
+ *   kernels 64-byte aligned X rows (split loads cost 1.6x). */
+#define SK_X86_WIDTH 512
+#include "x86_vec.h"
 #include "nm_internal.h"
 #include "x86_asm.h"
 
@@ -58,15 +53,15 @@ static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
     p->pmask = _mm512_set1_epi32((1 << b) - 1);
 }
 
-SK_INLINE __m512 gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, int b,
-                           const float *xg, const float *vals, __m512 acc, const int NWIN,
-                           const int FULL, const int WORD) {
+SK_INLINE sk_v16f gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, int b,
+                            const float *xg, const float *vals, sk_v16f acc, const int NWIN,
+                            const int FULL, const int WORD, const int DYN, const int NN,
+                            const int BB) {
     /* a full step starts on a byte (16 * b bits per step): one unaligned 8-byte read
      * when it stays inside the row (WORD), else the exact read */
     uint64_t bits;
     if (FULL && WORD) memcpy(&bits, meta + ((j0 * b) >> 3), 8);
     else bits = sk_nm_bits(meta, j0 * b, p->st.v * b);
-    _mm_prefetch((const char *)(vals + j0) + SK_NM_PF_DIST, _MM_HINT_T0);
     const __m512i word = _mm512_set1_epi64((long long)bits);
     const __m512i pos = _mm512_and_si512(
         _mm512_srlv_epi32(_mm512_shuffle_epi8(word, p->shuf), p->shift), p->pmask);
@@ -82,47 +77,9 @@ SK_INLINE __m512 gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, 
             xs = _mm512_mask_blend_ps(p->wmask[wi], xs, t);
         }
     }
-    if (FULL) return _mm512_fmadd_ps(_mm512_loadu_ps(vals + j0), xs, acc);
+    if (FULL) return sk_v16f_fma(acc, sk_v16f_load(vals + j0), xs);
     const __m512 wv = _mm512_maskz_loadu_ps(p->vmask, vals + j0);
     return _mm512_mask3_fmadd_ps(wv, xs, acc, p->vmask);
-}
-
-SK_INLINE void gemv_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int64_t r1,
-                           const float *x, const float *bias, float *y, int64_t ldy,
-                           const int NWIN, const int FULL) {
-    const int64_t slots = sk_nm_groups(w) * w->n;
-    const int M = w->m, N = w->n, b = w->pos_bits, gs = p->st.gs;
-    const int64_t nsteps = p->st.nsteps, nword = p->st.nword;
-    for (int64_t r = r0; r < r1; ++r) {
-        const float *vals = w->values + r * slots;
-        const uint8_t *meta = w->meta + r * w->meta_stride;
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        int64_t s = 0;
-        for (; s + 2 <= nword; s += 2) {
-            const int64_t g0 = s * gs;
-            a0 = gemv_step(p, meta, g0 * N, b, x + g0 * M, vals, a0, NWIN, FULL, 1);
-            a1 = gemv_step(p, meta, (g0 + gs) * N, b, x + (g0 + gs) * M, vals, a1, NWIN, FULL, 1);
-        }
-        for (; s < nsteps; ++s) {
-            const int64_t g0 = s * gs;
-            a0 = gemv_step(p, meta, g0 * N, b, x + g0 * M, vals, a0, NWIN, FULL, 0);
-        }
-        float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-        sk_nm_slots_scalar(w, r, s * gs * N, slots, x, 1, 1, &acc);
-        y[r * ldy] = acc + (bias ? bias[r] : 0.0f);
-    }
-}
-
-static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
-                      const float *bias, float *y, int64_t ldy) {
-    gemv_plan p;
-    make_plan(w, &p);
-    const int full = p.st.v == 16;
-    if (full && p.st.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, 1);
-    else if (full && p.st.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, 1);
-    else if (full && p.st.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, 1);
-    else if (full) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, 1);
-    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, 0);
 }
 
 /* ------------------------------------------------- small n, X transposed */
@@ -231,26 +188,26 @@ void sk_f32_spmm_nm_avx512_xt(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
 
 /* ---------------------------------------------------------------- n > 1 */
 
-#define SK_NM_VEC __m512
-#define SK_NM_VW 16
-#define SK_NM_TAIL __mmask16
-#define SK_NM_LOAD(p) _mm512_loadu_ps(p)
-#define SK_NM_LOAD_TAIL(p, tail) _mm512_maskz_loadu_ps(tail, p)
-#define SK_NM_STORE(p, v) _mm512_storeu_ps(p, v)
-#define SK_NM_STORE_TAIL(p, tail, v) _mm512_mask_storeu_ps(p, tail, v)
-#define SK_NM_SET1(f) _mm512_set1_ps(f)
-#define SK_NM_FMA(a, b, c) _mm512_fmadd_ps(a, b, c)
-#define SK_NM_TAIL_MASK(k) ((__mmask16)((1u << (k)) - 1u))
-#define SK_NM_NO_TAIL ((__mmask16)0)
-#define SK_NM_BCAST4(p) _mm512_broadcast_f32x4(_mm_loadu_ps(p))
-#define SK_NM_SPLAT(v, imm) _mm512_permute_ps(v, imm)
 #if defined(__GNUC__)
 SK_INLINE int nm_tile4(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
                        const float *x, int64_t ldx, const float *bias, float *y, int64_t ldy,
                        const int V, const int MASKED, const int NN, const int BB);
-#define SK_NM_TILE4 nm_tile4
+#define SK_NM_OWN_TILE nm_tile4
 #endif
-#include "x86_spmm_body.h"
+#include "x86_body.h"
+
+/* n == 1: the step specialized by window count */
+static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
+                      const float *bias, float *y, int64_t ldy) {
+    gemv_plan p;
+    make_plan(w, &p);
+    const int full = p.st.v == 16;
+    if (full && p.st.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, 1, 0, 0, 0);
+    else if (full && p.st.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, 1, 0, 0, 0);
+    else if (full && p.st.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, 1, 0, 0, 0);
+    else if (full) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, 1, 0, 0, 0);
+    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, 0, 0, 0, 0);
+}
 
 #if defined(__GNUC__)
 /* 64 bits of a row's position stream from bit `bit`, zeros past the row's end. */
@@ -340,9 +297,8 @@ SK_INLINE uint64_t nm_window(const sk_nm_f32 *w, const uint8_t *row, int64_t bit
  * 1:4 and 1:8 (NN:2^BB): a step is one slot of each row. Written in assembly so that each
  * step's X offsets are decoded a step ahead of the loads that use them: compiled from C,
  * GCC places the decode right before the loads (and spills), and loads whose address
- * arrives late fill the scheduler: 2:4 ran at 62 % of the FMA peak with X in L1 that
- * way, 74 % like this. (Two rows x two slots per step ran 2 % slower on 2:4, 1:4 and
- * 1:8 14 % slower.) */
+ * arrives late fill the scheduler (2:4 with X in L1: 62 % of the FMA peak that way, 74 %
+ * like this; two rows x two slots per step was slower). */
 SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
                          const float *x, const float *bias, float *y, int64_t ldy,
                          const int NN, const int BB) {
@@ -357,8 +313,8 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
         meta[u] = w->meta + (r + u) * w->meta_stride;
         prefetch_k_block(w, r + u + SK_NM_PF_ROWS, slots, g0, g1, N, b);
         if (first) {
-            const __m512 b0 = _mm512_set1_ps(bias ? bias[r + u] : 0.0f);
-            for (int v = 0; v < 4; ++v) _mm512_storeu_ps(y0 + u * ldy + 16 * v, b0);
+            const sk_v16f b0 = sk_v16f_splat(bias ? bias[r + u] : 0.0f);
+            for (int v = 0; v < 4; ++v) sk_v16f_store(y0 + u * ldy + 16 * v, b0);
         }
     }
     const int64_t nsteps = gend > g0 ? (gend - g0) * N : 0;
@@ -380,7 +336,7 @@ SK_INLINE void nm_tile64(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, 
         (void)o0; (void)o1; (void)o2; (void)o3;
     }
     if (g1 == G && gfull < G)        /* the padded last group, from and back to Y */
-        block_tile(w, r, gfull, G, 0, x, 64, bias, y, ldy, 4, 4, 0, 0, NN, BB);
+        block_tile(w, r, gfull, G, 0, x, 64, bias, y, ldy, 4, 4, 0, sk_m16_none(), NN, BB);
 }
 
 /* 64-column tiles of 2:4, 1:4 and 1:8 with X rows 64 floats apart: nm_tile64 */
@@ -392,13 +348,3 @@ SK_INLINE int nm_tile4(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, in
     return 1;
 }
 #endif
-
-
-void sk_f32_spmm_nm_avx512(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-                           int64_t ldx, const float *bias, float *y, int64_t ldy) {
-    if (n == 1 && ldx == 1) {
-        gemv_rows(w, r0, r1, x, bias, y, ldy);
-        return;
-    }
-    spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy);
-}

@@ -1,7 +1,7 @@
 /* The AVX-512 kernel of the unstructured panel layout (sparsekern.h) for X rows 64
  * floats apart, in its own file (x86_avx512_panels.c, compiled with the AVX-512 flags):
  * inside x86_avx512.c its code changed how GCC compiled the file's other paths, and 1x1
- * convolutions (which never use panels) ran 5 % slower. */
+ * convolutions (which never use panels) ran slower. */
 #ifndef SK_X86_AVX512_PANELS_H
 #define SK_X86_AVX512_PANELS_H
 
