@@ -2,7 +2,7 @@
 # Fuzz the format loaders and the public ops (tests/fuzz/fuzz_*.py) with atheris, one
 # target after the other, from the committed corpus (tests/fuzz/corpus/, read only).
 #
-#   tools/fuzz.sh                      CI budget: 10 s per target (about 3 minutes)
+#   tools/fuzz.sh                      CI budget: 8 s per target (about 2.5 minutes)
 #   tools/fuzz.sh --budget 600         600 s per target
 #   tools/fuzz.sh --runs 100000        the long run: 10^5 executions per target
 #   tools/fuzz.sh --targets load_nm,conv2d --budget 60

@@ -63,24 +63,23 @@ def _select_row(x, norms, finite, threshold, topk, wina, idx, val, key):
     return cnt
 
 
-@nb.njit(parallel=True, **_JIT)
-def _accumulate(wt, idx, val, cnt, y):
-    m = y.shape[0]
-    nchunks = (m + _CHUNK - 1) // _CHUNK
-    for ch in nb.prange(nchunks):
-        j0 = ch * _CHUNK
-        j1 = min(m, j0 + _CHUNK)
-        for c in range(cnt):
-            a = val[c]
-            w = wt[idx[c]]
-            for j in range(j0, j1):
-                y[j] += a * w[j]
-
-
 @nb.njit(**_JIT)
+def _add_rows(wt, idx, val, cnt, y, j0, j1):
+    for c in range(cnt):
+        a = val[c]
+        w = wt[idx[c]]
+        for j in range(j0, j1):
+            y[j] += a * w[j]
+
+
+# The parallel loops live in the two entry points themselves, not in a parallel helper
+# they both call: numba's cache then mis-links the helper's parallel region when the two
+# callers were compiled in different processes (a segfault in every later process).
+@nb.njit(parallel=True, **_JIT)
 def _act_linear(wt, norms, finite, x, bias, has_bias, out, threshold, topk, wina):
     rows, K = x.shape
     m = out.shape[1]
+    nchunks = (m + _CHUNK - 1) // _CHUNK
     idx = np.empty(K, np.int64)
     val = np.empty(K, np.float32)
     key = np.empty(K, np.uint32)
@@ -90,14 +89,18 @@ def _act_linear(wt, norms, finite, x, bias, has_bias, out, threshold, topk, wina
             out[i, j] = bias[j] if has_bias else np.float32(0)
         cnt = _select_row(x[i], norms, finite, threshold, topk, wina, idx, val, key)
         total += cnt
-        if m > 0 and cnt > 0:
-            _accumulate(wt, idx, val, cnt, out[i])
+        if cnt > 0:
+            yi = out[i]
+            for ch in nb.prange(nchunks):
+                _add_rows(wt, idx, val, cnt, yi, ch * _CHUNK, min(m, (ch + 1) * _CHUNK))
     return total
 
 
-@nb.njit(**_JIT)
+@nb.njit(parallel=True, **_JIT)
 def _act_delta(wt, x, xref, y, theta):
     rows, K = x.shape
+    m = y.shape[1]
+    nchunks = (m + _CHUNK - 1) // _CHUNK
     idx = np.empty(K, np.int64)
     val = np.empty(K, np.float32)
     total = 0
@@ -112,11 +115,11 @@ def _act_delta(wt, x, xref, y, theta):
         for c in range(cnt):
             xref[i, idx[c]] = x[i, idx[c]]
         total += cnt
-        if y.shape[1] > 0 and cnt > 0:
-            _accumulate(wt, idx, val, cnt, y[i])
+        if cnt > 0:
+            yi = y[i]
+            for ch in nb.prange(nchunks):
+                _add_rows(wt, idx, val, cnt, yi, ch * _CHUNK, min(m, (ch + 1) * _CHUNK))
     return total
-
-
 
 
 def act_linear(wt, norms, finite, x, bias, out, threshold, topk, select) -> int:
