@@ -56,7 +56,6 @@ def _conv(row_ptr, col_idx, values, x, g, bias, has_bias, y):
             y[b, co, oy, :] = acc
 
 
-
 @nb.njit(**_JIT)
 def _propagate_nonfinite(row_ptr, col_idx, x, g, y):
     # Dense convolution gives NaN where a zero weight meets inf/NaN; the sparse loop

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._common import NO_BIAS, JIT as _JIT, has_nonfinite as _has_nonfinite, mark_nonfinite_column
+from ._common import NO_BIAS, JIT as _JIT, has_nonfinite as _has_nonfinite, propagate_nonfinite
 
 
 @nb.njit(inline="always", **_JIT)
@@ -40,25 +40,14 @@ def _spmm_rows(values, meta, k_cols, n_keep, m_group, pos_bits, x, bias, has_bia
 
 
 @nb.njit(**_JIT)
-def _propagate_nonfinite(meta, slots, k_cols, n_keep, m_group, pos_bits, x, y):
-    # a zero of W (a position no slot stores) times inf/NaN is NaN in dense BLAS
-    n = x.shape[1]
-    bad = np.zeros(k_cols, np.bool_)
-    for j in range(n):
-        nbad = mark_nonfinite_column(x, j, bad)
-        if nbad == 0:
-            continue
-        for r in range(meta.shape[0]):
-            mrow = meta[r]
-            covered = 0
-            for s in range(slots):
-                col = _slot_col(mrow, s, n_keep, m_group, pos_bits)
-                if col < k_cols:
-                    covered += bad[col]
-            if covered < nbad:
-                y[r, j] = np.nan
-
-
+def _slot_columns(meta, slots, n_keep, m_group, pos_bits):
+    """Every row's slot columns as a CSR column index (padding slots point past K)."""
+    rows = meta.shape[0]
+    cols = np.empty(rows * slots, np.int64)
+    for r in range(rows):
+        for s in range(slots):
+            cols[r * slots + s] = _slot_col(meta[r], s, n_keep, m_group, pos_bits)
+    return cols
 
 
 def spmm_nm(values, meta, k_cols, n_keep, m_group, pos_bits, x, bias, out) -> None:
@@ -66,4 +55,6 @@ def spmm_nm(values, meta, k_cols, n_keep, m_group, pos_bits, x, bias, out) -> No
     _spmm_rows(values, meta, k_cols, n_keep, m_group, pos_bits, x,
                bias if has_bias else NO_BIAS, has_bias, out)
     if x.size and _has_nonfinite(x):
-        _propagate_nonfinite(meta, values.shape[1], k_cols, n_keep, m_group, pos_bits, x, out)
+        rows, slots = values.shape
+        propagate_nonfinite(np.arange(rows + 1, dtype=np.int64) * slots,
+                            _slot_columns(meta, slots, n_keep, m_group, pos_bits), x, out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from ._common import NO_BIAS, JIT as _JIT, has_nonfinite as _has_nonfinite, mark_nonfinite_column
+from ._common import NO_BIAS, JIT as _JIT, has_nonfinite as _has_nonfinite, propagate_nonfinite
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -33,30 +33,9 @@ def _spmv_rows(row_ptr, col_idx, values, x, bias, has_bias, y):
         y[m, 0] = acc + (bias[m] if has_bias else np.float32(0.0))
 
 
-
-@nb.njit(**_JIT)
-def _propagate_nonfinite(row_ptr, col_idx, x, y):
-    # Dense BLAS gives NaN where a zero of W meets inf/NaN in X; the sparse loop
-    # skips those zeros, so mark them here (rare path).
-    k_cols, n = x.shape
-    bad = np.zeros(k_cols, np.bool_)
-    for j in range(n):
-        nbad = mark_nonfinite_column(x, j, bad)
-        if nbad == 0:
-            continue
-        for m in range(row_ptr.shape[0] - 1):
-            covered = 0
-            for p in range(row_ptr[m], row_ptr[m + 1]):
-                covered += bad[col_idx[p]]
-            if covered < nbad:
-                y[m, j] = np.nan
-
-
-
-
 def spmm_unstructured(row_ptr, col_idx, values, x, bias, out) -> None:
     has_bias = bias is not None
     rows = _spmv_rows if x.shape[1] == 1 else _spmm_rows
     rows(row_ptr, col_idx, values, x, bias if has_bias else NO_BIAS, has_bias, out)
     if x.size and _has_nonfinite(x):
-        _propagate_nonfinite(row_ptr, col_idx, x, out)
+        propagate_nonfinite(row_ptr, col_idx, x, out)
