@@ -34,10 +34,11 @@ static uint64_t detect_isa_mask(void) {
 #if defined(SK_X86)
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return mask;
-    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    const int fma = (c >> 12) & 1, osxsave = (c >> 27) & 1, avx = (c >> 28) & 1,
+              f16c = (c >> 29) & 1;
     if (!(osxsave && avx)) return mask;
     const uint64_t xcr0 = xgetbv0();
-    if ((xcr0 & 0x6) != 0x6) return mask;               /* XMM and YMM state enabled by the OS */
+    if ((xcr0 & 0x6) != 0x6) return mask; /* XMM and YMM state enabled by the OS */
     if (__get_cpuid_max(0, NULL) < 7) return mask;
     __cpuid_count(7, 0, a, b, c, d);
     const int avx2 = (b >> 5) & 1;
@@ -52,12 +53,18 @@ static uint64_t detect_isa_mask(void) {
         (xcr0 & 0xe6) == 0xe6)
         mask |= 1u << SK_ISA_AVX512;
 #endif
-    (void)avx2; (void)fma; (void)f16c;
-    (void)avx512f; (void)avx512dq; (void)avx512cd; (void)avx512bw; (void)avx512vl;
+    (void)avx2;
+    (void)fma;
+    (void)f16c;
+    (void)avx512f;
+    (void)avx512dq;
+    (void)avx512cd;
+    (void)avx512bw;
+    (void)avx512vl;
 #elif defined(__aarch64__) && defined(SK_HAVE_NEON)
-    mask |= 1u << SK_ISA_NEON;                          /* baseline on AArch64 */
+    mask |= 1u << SK_ISA_NEON; /* baseline on AArch64 */
 #elif defined(__wasm__) && defined(SK_HAVE_WASMSIMD)
-    mask |= 1u << SK_ISA_WASMSIMD;                      /* a build-time choice: the module needs SIMD128 to load */
+    mask |= 1u << SK_ISA_WASMSIMD; /* a build-time choice: the module needs SIMD128 to load */
 #endif
     return mask;
 }
@@ -82,12 +89,11 @@ static void init_once_body(void) {
         for (int i = 0; i < SK_ISA_COUNT; ++i)
             if (strcasecmp(env, isa_names[i]) == 0) found = i;
         if (found < 0 || !(g_mask & (1u << found)))
-            g_env_error = 1;                          /* the binding turns this into an error */
-        else
-            g_isa = found;
+            g_env_error = 1; /* the binding turns this into an error */
+        else g_isa = found;
     }
 #if defined(_OPENMP)
-    g_threads = omp_get_max_threads();   /* OMP_NUM_THREADS, else the cores */
+    g_threads = omp_get_max_threads(); /* OMP_NUM_THREADS, else the cores */
 #else
     g_threads = 1;
 #endif
@@ -95,10 +101,13 @@ static void init_once_body(void) {
     if (g_threads > sk_max_threads()) g_threads = sk_max_threads();
 }
 
-#if defined(_WIN32) || defined(__wasm__)   /* wasm32-wasi: single-threaded, no pthread_once */
+#if defined(_WIN32) || defined(__wasm__) /* wasm32-wasi: single-threaded, no pthread_once */
 static void sk_init(void) {
     static volatile long done = 0;
-    if (!done) { init_once_body(); done = 1; }
+    if (!done) {
+        init_once_body();
+        done = 1;
+    }
 }
 #else
 #include <pthread.h>
@@ -108,14 +117,20 @@ static void sk_init(void) { pthread_once(&g_once, init_once_body); }
 
 const char *sk_version(void) { return SK_VERSION_STRING; }
 
-uint64_t sk_cpu_isa_mask(void) { sk_init(); return g_mask; }
+uint64_t sk_cpu_isa_mask(void) {
+    sk_init();
+    return g_mask;
+}
 
 int sk_isa_supported(int isa) {
     sk_init();
     return isa >= 0 && isa < SK_ISA_COUNT && (g_mask & (1u << isa)) != 0;
 }
 
-int sk_isa_current(void) { sk_init(); return g_isa; }
+int sk_isa_current(void) {
+    sk_init();
+    return g_isa;
+}
 
 int sk_get_isa(void) { return sk_isa_current(); }
 
@@ -125,23 +140,30 @@ int sk_set_isa(int isa) {
     return SK_OK;
 }
 
-const char *sk_isa_name(int isa) {
-    return isa >= 0 && isa < SK_ISA_COUNT ? isa_names[isa] : NULL;
-}
+const char *sk_isa_name(int isa) { return isa >= 0 && isa < SK_ISA_COUNT ? isa_names[isa] : NULL; }
 
-int sk_isa_env_error(void) { sk_init(); return g_env_error; }
+int sk_isa_env_error(void) {
+    sk_init();
+    return g_env_error;
+}
 
 int sk_max_threads(void) {
 #if defined(_OPENMP)
-    return 1024;                /* like torch.set_num_threads, oversubscription is the caller's choice */
+    return 1024; /* like torch.set_num_threads, oversubscription is the caller's choice */
 #else
     return 1;
 #endif
 }
 
-int sk_get_num_threads(void) { sk_init(); return g_threads; }
+int sk_get_num_threads(void) {
+    sk_init();
+    return g_threads;
+}
 
-int sk_threads_current(void) { sk_init(); return g_threads; }
+int sk_threads_current(void) {
+    sk_init();
+    return g_threads;
+}
 
 int sk_set_num_threads(int n) {
     sk_init();

@@ -23,10 +23,10 @@
  * It handles any n >= 1, any row lengths (empty rows write bias or 0), reads
  * nothing past the arrays' ends and writes only Y[row_begin:row_end, 0:n].
  * Non-finite inputs are the operator's business, not the kernel's. */
-typedef void sk_f32_spmm_unstructured_ukernel_fn(
-    const sk_csr_f32 *w, int64_t row_begin, int64_t row_end,
-    const float *x, int64_t n, int64_t ldx,
-    const float *bias, float *y, int64_t ldy);
+typedef void sk_f32_spmm_unstructured_ukernel_fn(const sk_csr_f32 *w, int64_t row_begin,
+                                                 int64_t row_end, const float *x, int64_t n,
+                                                 int64_t ldx, const float *bias, float *y,
+                                                 int64_t ldy);
 typedef sk_f32_spmm_unstructured_ukernel_fn *sk_f32_spmm_unstructured_ukernel;
 
 sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_scalar;
@@ -65,7 +65,7 @@ SK_INLINE int sk_is_nonfinite(const float *p) {
 
 SK_INLINE uint32_t sk_nonfinite_bits(const float *row, int64_t n) {
     const uint32_t *u = (const uint32_t *)row;
-    uint32_t a[16] = {0}, r = 0;          /* 16 independent ORs: 2.4x the speed of one */
+    uint32_t a[16] = {0}, r = 0; /* 16 independent ORs: 2.4x the speed of one */
     int64_t j = 0;
     for (; j + 16 <= n; j += 16)
         for (int i = 0; i < 16; ++i) a[i] |= (u[j + i] & 0x7f800000u) + 0x00800000u;
@@ -115,8 +115,9 @@ SK_INLINE int64_t sk_mark_nonfinite_column(const float *x, int64_t rows, int64_t
 SK_INLINE uint32_t sk_copy_x_block(float *buf, int64_t ldb, const float *x, int64_t ldx,
                                    int64_t rows, int64_t c0, int64_t cn) {
     uint32_t bits = 0;
-    #pragma omp for schedule(static)
-    for (int64_t k = 0; k < rows; ++k) bits |= sk_copy_nonfinite_bits(buf + k * ldb, x + k * ldx + c0, cn);
+#pragma omp for schedule(static)
+    for (int64_t k = 0; k < rows; ++k)
+        bits |= sk_copy_nonfinite_bits(buf + k * ldb, x + k * ldx + c0, cn);
     return bits;
 }
 

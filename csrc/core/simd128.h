@@ -37,7 +37,7 @@
 typedef float32x4_t sk_v4f;
 typedef uint32x4_t sk_v4u;
 typedef uint8x16_t sk_v16u8;
-typedef float32x4x4_t sk_v4fx4;   /* .val[0..3] */
+typedef float32x4x4_t sk_v4fx4; /* .val[0..3] */
 #elif defined(__wasm_simd128__)
 #include <wasm_simd128.h>
 #define SK_SIMD128_WASM 1
@@ -46,7 +46,9 @@ typedef float32x4x4_t sk_v4fx4;   /* .val[0..3] */
 typedef v128_t sk_v4f;
 typedef v128_t sk_v4u;
 typedef v128_t sk_v16u8;
-typedef struct { v128_t val[4]; } sk_v4fx4;
+typedef struct {
+    v128_t val[4];
+} sk_v4fx4;
 #else
 #error "simd128.h: needs AArch64 NEON (SK_HAVE_NEON) or WebAssembly SIMD128 (-msimd128)"
 #endif
@@ -118,7 +120,7 @@ SK_INLINE sk_v4u sk_v4f_eqz(sk_v4f v) { return vceqzq_f32(v); }
 /* u32 */
 SK_INLINE sk_v4u sk_v4u_load(const uint32_t *p) { return vld1q_u32(p); }
 SK_INLINE sk_v4u sk_v4u_splat(uint32_t u) { return vdupq_n_u32(u); }
-SK_INLINE sk_v4u sk_v4u_iota(void) {   /* 0, 1, 2, 3 */
+SK_INLINE sk_v4u sk_v4u_iota(void) { /* 0, 1, 2, 3 */
     const sk_v4u v = {0, 1, 2, 3};
     return v;
 }
@@ -142,7 +144,7 @@ SK_INLINE sk_v16u8 sk_v16u8_load(const uint8_t *p) { return vld1q_u8(p); }
 SK_INLINE sk_v16u8 sk_v16u8_splat(uint8_t u) { return vdupq_n_u8(u); }
 /* the 8 bytes of u (little-endian) twice */
 SK_INLINE sk_v16u8 sk_v16u8_splat_u64(uint64_t u) { return vreinterpretq_u8_u64(vdupq_n_u64(u)); }
-SK_INLINE sk_v16u8 sk_v16u8_iota(void) {   /* 0, 1, ..., 15 */
+SK_INLINE sk_v16u8 sk_v16u8_iota(void) { /* 0, 1, ..., 15 */
     const sk_v16u8 v = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     return v;
 }
@@ -183,7 +185,9 @@ SK_INLINE sk_v4fx4 sk_v4f_load_x4(const float *p) {
     for (int i = 0; i < 4; ++i) q.val[i] = wasm_v128_load(p + 4 * i);
     return q;
 }
-SK_INLINE sk_v4f sk_v4f_make(float a, float b, float c, float d) { return wasm_f32x4_make(a, b, c, d); }
+SK_INLINE sk_v4f sk_v4f_make(float a, float b, float c, float d) {
+    return wasm_f32x4_make(a, b, c, d);
+}
 SK_INLINE sk_v4f sk_v4f_load_partial(const float *p, const int r) {
     if (r == 1) return wasm_v128_load32_splat(p);
     const sk_v4f lo = wasm_v128_load64_zero(p);
@@ -216,7 +220,9 @@ SK_INLINE float sk_v4f_hsum(sk_v4f v) {
     v = wasm_f32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
     return wasm_f32x4_extract_lane(v, 0);
 }
-SK_INLINE sk_v4f sk_v4f_select(sk_v4u m, sk_v4f a, sk_v4f b) { return wasm_v128_bitselect(a, b, m); }
+SK_INLINE sk_v4f sk_v4f_select(sk_v4u m, sk_v4f a, sk_v4f b) {
+    return wasm_v128_bitselect(a, b, m);
+}
 SK_INLINE sk_v4u sk_v4f_eqz(sk_v4f v) { return wasm_f32x4_eq(v, wasm_f32x4_splat(0.0f)); }
 
 SK_INLINE sk_v4u sk_v4u_load(const uint32_t *p) { return wasm_v128_load(p); }
@@ -252,7 +258,8 @@ SK_INLINE sk_v16u8 sk_v16u8_lookup(sk_v16u8 t, sk_v16u8 idx) { return wasm_i8x16
 SK_INLINE sk_v4f sk_v4f_lookup_n(const sk_v4f *t, sk_v16u8 idx, const int NW) {
     v128_t r = wasm_i8x16_swizzle(t[0], idx);
     for (int i = 1; i < NW; ++i)
-        r = wasm_v128_or(r, wasm_i8x16_swizzle(t[i], wasm_i8x16_sub(idx, wasm_i8x16_splat((int8_t)(16 * i)))));
+        r = wasm_v128_or(
+            r, wasm_i8x16_swizzle(t[i], wasm_i8x16_sub(idx, wasm_i8x16_splat((int8_t)(16 * i)))));
     return r;
 }
 

@@ -59,7 +59,8 @@ SK_INLINE sk_m8 sk_m8_first(int64_t r) {
 }
 SK_INLINE sk_m8 sk_m8_none(void) { return _mm256_setzero_si256(); }
 SK_INLINE sk_m8 sk_m8_range(int64_t lo, int64_t hi) {
-    const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)-lo), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i idx =
+        _mm256_add_epi32(_mm256_set1_epi32((int)-lo), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     const __m256i ge = _mm256_cmpgt_epi32(idx, _mm256_set1_epi32(-1));
     const __m256i lt = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(hi - lo)), idx);
     return _mm256_and_si256(ge, lt);
@@ -78,7 +79,9 @@ SK_INLINE sk_v8f sk_v8f_make(float a, float b, float c, float d, float e, float 
 SK_INLINE sk_v8f sk_v8f_add(sk_v8f a, sk_v8f b) { return _mm256_add_ps(a, b); }
 SK_INLINE sk_v8f sk_v8f_mul(sk_v8f a, sk_v8f b) { return _mm256_mul_ps(a, b); }
 SK_INLINE sk_v8f sk_v8f_fma(sk_v8f acc, sk_v8f a, sk_v8f b) { return _mm256_fmadd_ps(a, b, acc); }
-SK_INLINE sk_v8f sk_v8f_and_mask(sk_v8f v, sk_m8 m) { return _mm256_and_ps(v, _mm256_castsi256_ps(m)); }
+SK_INLINE sk_v8f sk_v8f_and_mask(sk_v8f v, sk_m8 m) {
+    return _mm256_and_ps(v, _mm256_castsi256_ps(m));
+}
 SK_INLINE float sk_v8f_hsum(sk_v8f v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -100,13 +103,17 @@ SK_INLINE sk_m16 sk_m16_from_bits(unsigned u) { return (sk_m16)u; }
 
 SK_INLINE sk_v16f sk_v16f_load(const float *p) { return _mm512_loadu_ps(p); }
 SK_INLINE void sk_v16f_store(float *p, sk_v16f v) { _mm512_storeu_ps(p, v); }
-SK_INLINE sk_v16f sk_v16f_load_mask(const float *p, sk_m16 m) { return _mm512_maskz_loadu_ps(m, p); }
+SK_INLINE sk_v16f sk_v16f_load_mask(const float *p, sk_m16 m) {
+    return _mm512_maskz_loadu_ps(m, p);
+}
 SK_INLINE void sk_v16f_store_mask(float *p, sk_m16 m, sk_v16f v) { _mm512_mask_storeu_ps(p, m, v); }
 SK_INLINE sk_v16f sk_v16f_zero(void) { return _mm512_setzero_ps(); }
 SK_INLINE sk_v16f sk_v16f_splat(float f) { return _mm512_set1_ps(f); }
 SK_INLINE sk_v16f sk_v16f_add(sk_v16f a, sk_v16f b) { return _mm512_add_ps(a, b); }
 SK_INLINE sk_v16f sk_v16f_mul(sk_v16f a, sk_v16f b) { return _mm512_mul_ps(a, b); }
-SK_INLINE sk_v16f sk_v16f_fma(sk_v16f acc, sk_v16f a, sk_v16f b) { return _mm512_fmadd_ps(a, b, acc); }
+SK_INLINE sk_v16f sk_v16f_fma(sk_v16f acc, sk_v16f a, sk_v16f b) {
+    return _mm512_fmadd_ps(a, b, acc);
+}
 SK_INLINE float sk_v16f_hsum(sk_v16f v) { return _mm512_reduce_add_ps(v); }
 SK_INLINE sk_v16f sk_v16f_bcast4(const float *p) { return _mm512_broadcast_f32x4(_mm_loadu_ps(p)); }
 #define sk_v16f_splat_lane4(v, l) _mm512_permute_ps((v), (l) * 0x55)

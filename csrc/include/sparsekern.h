@@ -26,16 +26,16 @@ extern "C" {
 /* Status codes. */
 enum {
     SK_OK = 0,
-    SK_ERR_INVALID_ARG = -1,   /* a null pointer, a negative size, a stride too small */
+    SK_ERR_INVALID_ARG = -1, /* a null pointer, a negative size, a stride too small */
     SK_ERR_NOMEM = -2,
-    SK_ERR_UNSUPPORTED = -3    /* an ISA this CPU or build cannot run */
+    SK_ERR_UNSUPPORTED = -3 /* an ISA this CPU or build cannot run */
 };
 
 /* Instruction-set levels, in increasing order on each architecture. */
 enum {
     SK_ISA_SCALAR = 0,
-    SK_ISA_AVX2 = 1,           /* AVX2 + FMA + F16C */
-    SK_ISA_AVX512 = 2,         /* AVX-512 F, CD, BW, DQ, VL (OS-enabled ZMM state) */
+    SK_ISA_AVX2 = 1, /* AVX2 + FMA + F16C */
+    SK_ISA_AVX512 = 2, /* AVX-512 F, CD, BW, DQ, VL (OS-enabled ZMM state) */
     SK_ISA_NEON = 3,
     SK_ISA_WASMSIMD = 4,
     SK_ISA_COUNT = 5
@@ -112,8 +112,8 @@ typedef struct {
 
 /* Y[rows, ncols] = W @ X[cols, ncols] (+ bias) for N:M W; conventions as
  * sk_f32_spmm_unstructured (strides, bias, non-finite X propagating as dense BLAS). */
-int sk_f32_spmm_nm(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
-                   const float *bias, float *y, int64_t ldy);
+int sk_f32_spmm_nm(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx, const float *bias,
+                   float *y, int64_t ldy);
 
 /* The same with an explicit ISA variant (for tests and benchmarks). */
 int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
@@ -203,21 +203,21 @@ typedef struct {
  * mask table no larger than y plus 1 MiB. */
 int sk_f32_conv2d_sparse(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
                          const float *bias, float *y);
-int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom *g,
-                             const float *x, const float *bias, float *y);
+int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
+                             const float *bias, float *y);
 
 /* Configuration. The ISA in use is the best one this CPU supports, capped by
  * the environment variable SPARSEKERN_ISA (scalar|avx2|avx512|neon|wasmsimd)
  * read once at first use, and by sk_set_isa. */
 const char *sk_version(void);
-uint64_t sk_cpu_isa_mask(void);        /* bit i set: ISA i runs on this CPU and is compiled in */
+uint64_t sk_cpu_isa_mask(void); /* bit i set: ISA i runs on this CPU and is compiled in */
 int sk_get_isa(void);
-int sk_set_isa(int isa);               /* SK_ERR_UNSUPPORTED if not in sk_cpu_isa_mask() */
-const char *sk_isa_name(int isa);      /* "scalar", "avx2", ...; NULL when out of range */
-int sk_isa_env_error(void);            /* nonzero if SPARSEKERN_ISA named an unknown or unsupported ISA */
+int sk_set_isa(int isa); /* SK_ERR_UNSUPPORTED if not in sk_cpu_isa_mask() */
+const char *sk_isa_name(int isa); /* "scalar", "avx2", ...; NULL when out of range */
+int sk_isa_env_error(void); /* nonzero if SPARSEKERN_ISA named an unknown or unsupported ISA */
 int sk_get_num_threads(void);
-int sk_set_num_threads(int n);         /* n >= 1; capped by what the build supports */
-int sk_max_threads(void);              /* 1 when built without OpenMP */
+int sk_set_num_threads(int n); /* n >= 1; capped by what the build supports */
+int sk_max_threads(void); /* 1 when built without OpenMP */
 
 /* SK_CDEF_END */
 

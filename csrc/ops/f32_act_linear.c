@@ -35,11 +35,11 @@
 #include <omp.h>
 #endif
 
-#define SK_ACT_NB 16                 /* rows per union block */
+#define SK_ACT_NB 16 /* rows per union block */
 #ifndef SK_ACT_TILE_BYTES
-#define SK_ACT_TILE_BYTES 16384      /* outputs of a block kept per column tile (L1) */
+#define SK_ACT_TILE_BYTES 16384 /* outputs of a block kept per column tile (L1) */
 #endif
-#define SK_ACT_MIN_PARALLEL (1 << 17)   /* multiply-adds below which one thread runs */
+#define SK_ACT_MIN_PARALLEL (1 << 17) /* multiply-adds below which one thread runs */
 
 static sk_f32_act_ukernel ukernel_for(int isa) {
     switch (isa) {
@@ -82,7 +82,7 @@ static pthread_key_t g_scratch_key;
 static int g_scratch_key_ok;
 static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
 
-static void scratch_free(void *v) {   /* runs in the exiting thread */
+static void scratch_free(void *v) { /* runs in the exiting thread */
     scratch_set *set = (scratch_set *)v;
     if (g_scratch == set) g_scratch = NULL;
     free(set->p[0]);
@@ -127,7 +127,11 @@ SK_INLINE uint64_t align64(uint64_t b) { return (b + 63) & ~(uint64_t)63; }
 
 /* ------------------------------------------------------------------ selection */
 
-SK_INLINE uint32_t fbits(float f) { uint32_t u; memcpy(&u, &f, sizeof u); return u; }
+SK_INLINE uint32_t fbits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
 
 /* Scores' order as unsigned integers: scores are >= 0 or NaN; with the sign bit
  * cleared, larger floats have larger bits and every NaN is above +inf. */
@@ -137,7 +141,7 @@ SK_INLINE uint32_t score_key(float s) { return fbits(s) & 0x7fffffffu; }
  * (order kept) and returns topk. Ties at the k-th key go to the earliest entries. */
 static int64_t top_k(int32_t *idx, float *val, const uint32_t *key, int64_t cnt, int64_t topk) {
     uint32_t prefix = 0, mask = 0;
-    int64_t need = topk;                /* how many of the keys matching prefix/mask to take */
+    int64_t need = topk; /* how many of the keys matching prefix/mask to take */
     for (int shift = 24; shift >= 0; shift -= 8) {
         int64_t hist[256];
         memset(hist, 0, sizeof hist);
@@ -228,7 +232,7 @@ static int64_t select_row(const sk_act_f32 *w, const float *x, float threshold, 
         cnt += keep;
     }
     if (cnt > topk) cnt = top_k(idx, val, key, cnt, topk);
-    if (w->finite) {   /* selected exact zeros contribute exactly 0 */
+    if (w->finite) { /* selected exact zeros contribute exactly 0 */
         int64_t out = 0;
         for (int64_t c = 0; c < cnt; ++c) {
             idx[out] = idx[c];
@@ -263,8 +267,8 @@ static int64_t select_delta(int64_t K, const float *x, float *xref, float theta,
  * from W whose address matches a just-stored output in its low 12 bits waits for the
  * store (4K aliasing). Measured (batch 8, all rows active, 4096 outputs, warm): ~3x. */
 static int tile_pass(sk_f32_act_ukernel uk, const sk_act_f32 *w, const int32_t *idx,
-                     const float *coef, int64_t nact, int64_t n, float *y, int64_t ldy,
-                     int64_t a, int64_t b, int64_t tile) {
+                     const float *coef, int64_t nact, int64_t n, float *y, int64_t ldy, int64_t a,
+                     int64_t b, int64_t tile) {
     const int64_t ldt = tile + 16;
     char *base = (char *)scratch(1, (size_t)(n * ldt) * sizeof(float) + 4096 + 64);
     if (!base) return SK_ERR_NOMEM;
@@ -293,7 +297,8 @@ static int accumulate(sk_f32_act_ukernel uk, const sk_act_f32 *w, const int32_t 
 #ifndef SK_ACT_TILE1
 #define SK_ACT_TILE1 16384
 #endif
-    int64_t tile = n == 1 ? (M <= SK_ACT_TILE1 ? M : SK_ACT_TILE1 / 2) : (SK_ACT_TILE_BYTES / 4) / n;
+    int64_t tile =
+        n == 1 ? (M <= SK_ACT_TILE1 ? M : SK_ACT_TILE1 / 2) : (SK_ACT_TILE_BYTES / 4) / n;
     if (tile < 64) tile = 64;
     tile = (tile + 15) & ~(int64_t)15;
     int nt = sk_threads_current();
@@ -302,7 +307,7 @@ static int accumulate(sk_f32_act_ukernel uk, const sk_act_f32 *w, const int32_t 
 #if defined(_OPENMP)
     if (nt > 1) {
         int st = SK_OK;
-        #pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt)
         {
             const int t = omp_get_thread_num(), T = omp_get_num_threads();
             const int64_t a = (M * t / T) & ~(int64_t)15;
@@ -310,7 +315,7 @@ static int accumulate(sk_f32_act_ukernel uk, const sk_act_f32 *w, const int32_t 
             int64_t tl = (b - a + 15) & ~(int64_t)15;
             if (tl > tile) tl = tile;
             if (a < b && tile_pass(uk, w, idx, coef, nact, n, y, ldy, a, b, tl) != SK_OK) {
-                #pragma omp atomic write
+#pragma omp atomic write
                 st = SK_ERR_NOMEM;
             }
         }
@@ -325,7 +330,7 @@ typedef struct {
     const sk_act_f32 *w;
     const float *x;
     int64_t ldx;
-    float *xref;           /* delta mode: non-NULL */
+    float *xref; /* delta mode: non-NULL */
     float threshold;
     int64_t topk;
     int select;
@@ -347,13 +352,15 @@ static int drive(sk_f32_act_ukernel uk, const sel_args *a, int64_t n, float *y, 
     const size_t kk = (size_t)(K > 0 ? K : 1);
     /* in 64 bits (K < 2^31, nb <= 16), then checked against size_t (32 bits on wasm32) */
     const uint64_t k4 = (uint64_t)kk * 4, nbk4 = (uint64_t)nb * k4;
-    const uint64_t off_idx = 0, off_val = align64(off_idx + nbk4), off_key = align64(off_val + nbk4);
+    const uint64_t off_idx = 0, off_val = align64(off_idx + nbk4),
+                   off_key = align64(off_val + nbk4);
     const uint64_t off_pos = align64(off_key + k4), off_uidx = align64(off_pos + k4);
     const uint64_t off_coef = align64(off_uidx + k4), total = align64(off_coef + nbk4);
     if (total > SIZE_MAX) return SK_ERR_NOMEM;
     char *s = (char *)scratch(0, (size_t)total);
     if (!s) return SK_ERR_NOMEM;
-    int32_t *idx = (int32_t *)(s + off_idx), *pos = (int32_t *)(s + off_pos), *uidx = (int32_t *)(s + off_uidx);
+    int32_t *idx = (int32_t *)(s + off_idx), *pos = (int32_t *)(s + off_pos),
+            *uidx = (int32_t *)(s + off_uidx);
     float *val = (float *)(s + off_val), *coef = (float *)(s + off_coef);
     uint32_t *key = (uint32_t *)(s + off_key);
     int64_t cnt[SK_ACT_NB];

@@ -53,7 +53,8 @@ static int64_t floordiv(int64_t a, int64_t b) {
  * operator and the kernels form, stay within this; -1 when it overflows. */
 static int64_t axis_reach(int64_t in, int64_t out, int64_t ksize, int64_t stride, int64_t pad,
                           int64_t dil) {
-    const int64_t span = sk_add_nn(sk_mul_nn(out > 0 ? out - 1 : 0, stride), sk_mul_nn(ksize - 1, dil));
+    const int64_t span =
+        sk_add_nn(sk_mul_nn(out > 0 ? out - 1 : 0, stride), sk_mul_nn(ksize - 1, dil));
     return sk_add_nn(sk_add_nn(span, pad), in);
 }
 
@@ -63,7 +64,7 @@ static int geom_ok(const sk_csr_f32 *w, const sk_conv2d_geom *g) {
     if (g->stride_h < 1 || g->stride_w < 1 || g->dil_h < 1 || g->dil_w < 1) return 0;
     if (g->pad_h < 0 || g->pad_w < 0 || g->h_out < 0 || g->w_out < 0) return 0;
     if (g->c_in % g->groups || g->c_out % g->groups) return 0;
-    if (g->w > INT32_MAX || g->w_out > INT32_MAX) return 0;   /* a tap's widths are int32 */
+    if (g->w > INT32_MAX || g->w_out > INT32_MAX) return 0; /* a tap's widths are int32 */
     const int64_t cols = sk_mul_nn(g->c_in / g->groups, sk_mul_nn(g->kh, g->kw));
     if (cols < 0 || w->rows != g->c_out || w->cols != cols) return 0;
     const int64_t xn = sk_mul_nn(g->batch, sk_mul_nn(g->c_in, sk_mul_nn(g->h, g->w)));
@@ -95,7 +96,7 @@ static void tap_columns(const sk_conv2d_geom *g, int64_t kx, sk_conv_tap *t, int
     }
     const int64_t q = floordiv(d, s), r = d - q * s;
     t->dx = clamp_dx(q);
-    if (r >= g->w) {   /* a phase with no columns */
+    if (r >= g->w) { /* a phase with no columns */
         *base = *chan = 0;
         t->ld = t->width = 0;
         return;
@@ -135,7 +136,10 @@ static int has_nonfinite_any(int isa, const float *x, int64_t count) {
  * examined. */
 static int propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
                                float *y) {
-    const union { uint32_t u; float f; } qnan = {0x7fc00000u};
+    const union {
+        uint32_t u;
+        float f;
+    } qnan = {0x7fc00000u};
     const int64_t cg = g->c_in / g->groups, og = g->c_out / g->groups, plane = g->h * g->w;
     const int64_t out_plane = g->h_out * g->w_out;
     unsigned char *cand = (unsigned char *)sk_malloc_n(g->groups * out_plane, 1);
@@ -167,7 +171,8 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, con
             for (int64_t oy = 0; oy < g->h_out; ++oy)
                 for (int64_t ox = 0; ox < g->w_out; ++ox) {
                     if (!mark[oy * g->w_out + ox]) continue;
-                    const int64_t y0 = oy * g->stride_h - g->pad_h, x0 = ox * g->stride_w - g->pad_w;
+                    const int64_t y0 = oy * g->stride_h - g->pad_h,
+                                  x0 = ox * g->stride_w - g->pad_w;
                     int64_t total = 0, covered = 0;
                     for (int64_t ci = 0; ci < cg; ++ci)
                         for (int64_t ky = 0; ky < g->kh; ++ky) {
@@ -175,13 +180,15 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const sk_conv2d_geom *g, con
                             if (iy < 0 || iy >= g->h) continue;
                             for (int64_t kx = 0; kx < g->kw; ++kx) {
                                 const int64_t ix = x0 + kx * g->dil_w;
-                                if (ix >= 0 && ix < g->w) total += sk_is_nonfinite(xg + ci * plane + iy * g->w + ix);
+                                if (ix >= 0 && ix < g->w)
+                                    total += sk_is_nonfinite(xg + ci * plane + iy * g->w + ix);
                             }
                         }
                     if (total == 0) continue;
                     for (int64_t p = w->row_ptr[co]; p < w->row_ptr[co + 1]; ++p) {
                         const int64_t c = sk_col_at(w->col_idx, w->idx_bits, p);
-                        const int64_t ci = c / (g->kh * g->kw), ky = (c / g->kw) % g->kh, kx = c % g->kw;
+                        const int64_t ci = c / (g->kh * g->kw), ky = (c / g->kw) % g->kh,
+                                      kx = c % g->kw;
                         const int64_t iy = y0 + ky * g->dil_h, ix = x0 + kx * g->dil_w;
                         if (iy >= 0 && iy < g->h && ix >= 0 && ix < g->w)
                             covered += sk_is_nonfinite(xg + ci * plane + iy * g->w + ix);
@@ -221,9 +228,9 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
         if (cn < 64) cn = 64;
         for (int64_t b = 0; b < g->batch; ++b)
             for (int64_t c0 = 0; c0 < n; c0 += cn) {
-                const int st = sk_f32_spmm_unstructured_isa(
-                    isa, w, x + b * g->c_in * n + c0, n - c0 < cn ? n - c0 : cn, n, bias,
-                    y + b * g->c_out * n + c0, n);
+                const int st = sk_f32_spmm_unstructured_isa(isa, w, x + b * g->c_in * n + c0,
+                                                            n - c0 < cn ? n - c0 : cn, n, bias,
+                                                            y + b * g->c_out * n + c0, n);
                 if (st != SK_OK) return st;
             }
         return SK_OK;
@@ -255,7 +262,9 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
     float *pbuf = NULL;
     if (s > 1 && in_image > 0) pbuf = (float *)sk_malloc_n(in_image, sizeof(float));
     if (!taps || (s > 1 && in_image > 0 && !pbuf)) {
-        free(masks); free(taps); free(pbuf);
+        free(masks);
+        free(taps);
+        free(pbuf);
         return SK_ERR_NOMEM;
     }
     if (by_col) {
@@ -264,7 +273,11 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
         sk_conv_tap *col_tap = (sk_conv_tap *)sk_malloc_n(w->cols, sizeof(sk_conv_tap));
         int64_t *col_chan = (int64_t *)sk_malloc_n(w->cols, sizeof(int64_t));
         if (!col_tap || !col_chan) {
-            free(col_tap); free(col_chan); free(masks); free(taps); free(pbuf);
+            free(col_tap);
+            free(col_chan);
+            free(masks);
+            free(taps);
+            free(pbuf);
             return SK_ERR_NOMEM;
         }
         for (int64_t c = 0; c < w->cols; ++c) {
@@ -307,7 +320,7 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
     /* scanned before the kernels, not after: the scan then brings x into the caches
      * the kernels read it from, instead of reading it a second time from further out */
     const int x_bad = in_image > 0 && has_nonfinite_any(isa, x, g->batch * in_image);
-    const int64_t row_block = 4;   /* rows per block (1..16 measured within noise at 56x56) */
+    const int64_t row_block = 4; /* rows per block (1..16 measured within noise at 56x56) */
     int nt = sk_threads_current();
     if (((double)w->nnz + (double)g->c_out) * (double)out_plane < SK_MIN_PARALLEL_WORK) nt = 1;
     if (nt > g->c_out) nt = (int)g->c_out;
@@ -315,7 +328,7 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
         const float *xb = x + b * in_image;
         if (pbuf) {
             const int64_t Q = g->w / s, rem = g->w % s, nph = s < g->w ? s : g->w;
-            if (s == 2) {   /* the common case, one pass (the compiler vectorizes it) */
+            if (s == 2) { /* the common case, one pass (the compiler vectorizes it) */
                 const int64_t w0 = Q + (rem > 0), w1 = Q;
                 float *SK_RESTRICT d0 = pbuf;
                 float *SK_RESTRICT d1 = pbuf + g->c_in * g->h * w0;
@@ -323,7 +336,10 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
                     const float *SK_RESTRICT src = xb + row * g->w;
                     float *SK_RESTRICT e = d0 + row * w0;
                     float *SK_RESTRICT o = d1 + row * w1;
-                    for (int64_t j = 0; j < w1; ++j) { e[j] = src[2 * j]; o[j] = src[2 * j + 1]; }
+                    for (int64_t j = 0; j < w1; ++j) {
+                        e[j] = src[2 * j];
+                        o[j] = src[2 * j + 1];
+                    }
                     if (w0 > w1) e[w1] = src[2 * w1];
                 }
             } else {
@@ -349,13 +365,13 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
         const int64_t nblk = (g->h_out + rb - 1) / rb;
 #if defined(_OPENMP)
         if (nt > 1 && nblk > 1) {
-            #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
             for (int64_t i = 0; i < nblk; ++i)
                 uk(w->values, w->row_ptr, taps, 0, g->c_out, xb, g->h, g->stride_h, i * rb,
                    (i + 1) * rb < g->h_out ? (i + 1) * rb : g->h_out, g->h_out, g->w_out, bias, yb,
                    masks, nvec);
         } else if (nt > 1) {
-            #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
             for (int64_t c0 = 0; c0 < g->c_out; c0 += 4)
                 uk(w->values, w->row_ptr, taps, c0, c0 + 4 < g->c_out ? c0 + 4 : g->c_out, xb, g->h,
                    g->stride_h, 0, g->h_out, g->h_out, g->w_out, bias, yb, masks, nvec);

@@ -60,9 +60,9 @@ static int64_t buf_ld(int64_t cn) {
     return (cn + 15) & ~(int64_t)15;
 }
 
-static void run_thread(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T,
-                       const float *x, int64_t n, int64_t ldx, const float *bias, float *y,
-                       int64_t ldy, float *buf, uint32_t *nonfinite) {
+static void run_thread(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T, const float *x,
+                       int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy, float *buf,
+                       uint32_t *nonfinite) {
     const int64_t blocks = (w->rows + 3) / 4;
     const int64_t r0 = blocks * t / T * 4;
     int64_t r1 = blocks * (t + 1) / T * 4;
@@ -71,15 +71,15 @@ static void run_thread(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int
         if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
         return;
     }
-    uint32_t bits = 0;   /* X is scanned for inf/NaN while it is copied */
+    uint32_t bits = 0; /* X is scanned for inf/NaN while it is copied */
     for (int64_t c0 = 0; c0 < n; c0 += SK_NM_NC) {
         const int64_t cn = n - c0 < SK_NM_NC ? n - c0 : SK_NM_NC;
         const int64_t ldb = buf_ld(cn);
         bits |= sk_copy_x_block(buf, ldb, x, ldx, w->cols, c0, cn);
         if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
-        #pragma omp barrier
+#pragma omp barrier
     }
-    #pragma omp atomic update
+#pragma omp atomic update
     *nonfinite |= bits;
 }
 
@@ -93,9 +93,8 @@ static sk_f32_spmm_nm_ukernel xt_ukernel_for(int isa) {
     return NULL;
 }
 
-static void run_rows(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T,
-                     const float *x, int64_t n, int64_t ldx, const float *bias, float *y,
-                     int64_t ldy) {
+static void run_rows(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T, const float *x,
+                     int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
     const int64_t blocks = (w->rows + 3) / 4;
     const int64_t r0 = blocks * t / T * 4;
     int64_t r1 = blocks * (t + 1) / T * 4;
@@ -105,11 +104,14 @@ static void run_rows(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T
 
 /* y[r, j] becomes NaN when row r of W has no stored slot at some k with x[k, j]
  * non-finite (dense BLAS multiplies that zero by inf/NaN). Rare path. */
-static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
-                               float *y, int64_t ldy) {
+static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx, float *y,
+                               int64_t ldy) {
     unsigned char *bad = (unsigned char *)sk_malloc_n(w->cols, 1);
     if (!bad) return SK_ERR_NOMEM;
-    const union { uint32_t u; float f; } qnan = {0x7fc00000u};
+    const union {
+        uint32_t u;
+        float f;
+    } qnan = {0x7fc00000u};
     const int64_t slots = sk_nm_groups(w) * w->n;
     for (int64_t j = 0; j < n; ++j) {
         const int64_t nbad = sk_mark_nonfinite_column(x, w->cols, ldx, j, bad);
@@ -132,15 +134,18 @@ static int pos_bits_for(int m) { return m == 4 ? 2 : m == 8 ? 3 : m == 16 ? 4 : 
 
 int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
                        const float *bias, float *y, int64_t ldy) {
-    if (!w || n < 0 || w->rows < 0 || w->cols < 0 || w->cols > INT64_MAX - 16) return SK_ERR_INVALID_ARG;
+    if (!w || n < 0 || w->rows < 0 || w->cols < 0 || w->cols > INT64_MAX - 16)
+        return SK_ERR_INVALID_ARG;
     if (w->n < 1 || w->n >= w->m || pos_bits_for(w->m) == 0 || w->pos_bits != pos_bits_for(w->m))
         return SK_ERR_INVALID_ARG;
     /* the sizes of values and meta (and every offset into them) fit int64 */
     const int64_t slots = sk_mul_nn(sk_nm_groups(w), w->n);
     if (slots < 0 || sk_mul_nn(w->rows, slots) < 0 || sk_mul_nn(w->rows, w->meta_stride) < 0)
         return SK_ERR_INVALID_ARG;
-    const int64_t meta_bits = sk_mul_nn(slots, w->pos_bits), stride_bits = sk_mul_nn(w->meta_stride, 8);
-    if (w->meta_stride % 8 != 0 || meta_bits < 0 || stride_bits < meta_bits) return SK_ERR_INVALID_ARG;
+    const int64_t meta_bits = sk_mul_nn(slots, w->pos_bits),
+                  stride_bits = sk_mul_nn(w->meta_stride, 8);
+    if (w->meta_stride % 8 != 0 || meta_bits < 0 || stride_bits < meta_bits)
+        return SK_ERR_INVALID_ARG;
     if (n == 0 || w->rows == 0) return SK_OK;
     if (ldx < n || ldy < n || !y || (w->cols > 0 && !x)) return SK_ERR_INVALID_ARG;
     if (slots > 0 && (!w->values || !w->meta)) return SK_ERR_INVALID_ARG;
@@ -162,8 +167,9 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
             for (int64_t c = 0; c < n; ++c) xt[c * ldxt + k] = x[k * ldx + c];
 #if defined(_OPENMP)
         if (nt > 1) {
-            #pragma omp parallel num_threads(nt)
-            run_rows(xuk, w, omp_get_thread_num(), omp_get_num_threads(), xt, n, ldxt, bias, y, ldy);
+#pragma omp parallel num_threads(nt)
+            run_rows(xuk, w, omp_get_thread_num(), omp_get_num_threads(), xt, n, ldxt, bias, y,
+                     ldy);
         } else
 #endif
         {
@@ -197,9 +203,9 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     }
 #if defined(_OPENMP)
     if (nt > 1) {
-        #pragma omp parallel num_threads(nt)
-        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), xk, n, ldk, bias, y, ldy, buf,
-                   &nonfinite);
+#pragma omp parallel num_threads(nt)
+        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), xk, n, ldk, bias, y, ldy,
+                   buf, &nonfinite);
     } else
 #endif
     {
@@ -208,12 +214,13 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     const int copied = buf != NULL;
     free(buf);
     free(xa);
-    if (w->cols > 0 && (copied ? (nonfinite & 0x80000000u) != 0 : sk_has_nonfinite(x, w->cols, n, ldx)))
+    if (w->cols > 0 &&
+        (copied ? (nonfinite & 0x80000000u) != 0 : sk_has_nonfinite(x, w->cols, n, ldx)))
         return propagate_nonfinite(w, x, n, ldx, y, ldy);
     return SK_OK;
 }
 
-int sk_f32_spmm_nm(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
-                   const float *bias, float *y, int64_t ldy) {
+int sk_f32_spmm_nm(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx, const float *bias,
+                   float *y, int64_t ldy) {
     return sk_f32_spmm_nm_isa(sk_isa_current(), w, x, n, ldx, bias, y, ldy);
 }

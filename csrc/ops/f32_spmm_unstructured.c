@@ -44,7 +44,8 @@ static int64_t split_rows(const int64_t *row_ptr, int64_t rows, int64_t target) 
     int64_t lo = 0, hi = rows;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (row_ptr[mid] + mid < target) lo = mid + 1; else hi = mid;
+        if (row_ptr[mid] + mid < target) lo = mid + 1;
+        else hi = mid;
     }
     return lo;
 }
@@ -57,25 +58,26 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
     const int64_t rows = w->rows, total = w->nnz + rows;
     /* split points at multiples of 4 rows (see the kernels' row quads) */
     const int64_t r0 = t == 0 ? 0 : split_rows(w->row_ptr, rows, total * t / T) / 4 * 4;
-    const int64_t r1 = t == T - 1 ? rows : split_rows(w->row_ptr, rows, total * (t + 1) / T) / 4 * 4;
+    const int64_t r1 =
+        t == T - 1 ? rows : split_rows(w->row_ptr, rows, total * (t + 1) / T) / 4 * 4;
     if (!buf) {
         if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
         return;
     }
-    uint32_t bits = 0;   /* X is scanned for inf/NaN while it is copied */
+    uint32_t bits = 0; /* X is scanned for inf/NaN while it is copied */
     for (int64_t c0 = 0; c0 < n; c0 += SK_NC) {
         const int64_t cn = n - c0 < SK_NC ? n - c0 : SK_NC;
-        const int64_t ldb = (cn + 15) / 16 * 16;   /* rows start on cache lines */
+        const int64_t ldb = (cn + 15) / 16 * 16; /* rows start on cache lines */
         const uint32_t bb = sk_copy_x_block(buf, ldb, x, ldx, w->cols, c0, cn);
         bits |= bb;
         const sk_csr_f32 *wk = w;
         sk_csr_f32 wl;
-        if (blockbits) {   /* the whole block's scan (each thread copied a part of it) */
+        if (blockbits) { /* the whole block's scan (each thread copied a part of it) */
             uint32_t *slot = blockbits + c0 / SK_NC, all;
-            #pragma omp atomic update
+#pragma omp atomic update
             *slot |= bb;
-            #pragma omp barrier
-            #pragma omp atomic read
+#pragma omp barrier
+#pragma omp atomic read
             all = *slot;
             if (all & 0x80000000u) {
                 wl = *w;
@@ -84,13 +86,11 @@ static void run_thread(sk_f32_spmm_unstructured_ukernel uk, const sk_csr_f32 *w,
             }
         }
         if (r0 < r1) uk(wk, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
-        #pragma omp barrier
+#pragma omp barrier
     }
-    #pragma omp atomic update
+#pragma omp atomic update
     *nonfinite |= bits;
 }
-
-
 
 /* Dense BLAS computes 0 * inf = NaN and 0 * NaN = NaN for every zero of W; a sparse
  * kernel skips them. Repair: y[m, j] becomes NaN when row m of W lacks a stored entry
@@ -99,7 +99,10 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const float *x, int64_t n, i
                                float *y, int64_t ldy) {
     unsigned char *bad = (unsigned char *)sk_malloc_n(w->cols, 1);
     if (!bad) return SK_ERR_NOMEM;
-    const union { uint32_t u; float f; } qnan = {0x7fc00000u};
+    const union {
+        uint32_t u;
+        float f;
+    } qnan = {0x7fc00000u};
     for (int64_t j = 0; j < n; ++j) {
         const int64_t nbad = sk_mark_nonfinite_column(x, w->cols, ldx, j, bad);
         if (nbad == 0) continue;
@@ -116,12 +119,12 @@ static int propagate_nonfinite(const sk_csr_f32 *w, const float *x, int64_t n, i
 
 /* ---- the panel layout (see sparsekern.h) */
 
-#define SK_PANEL_K 128   /* as in the kernels' x86_avx512_panels.h */
+#define SK_PANEL_K 128 /* as in the kernels' x86_avx512_panels.h */
 
 static int64_t panel_count(const sk_csr_f32 *w) { return (w->cols + SK_PANEL_K - 1) / SK_PANEL_K; }
 
 /* Calls visit(q, p, lens[4], starts[4]) for every quad and panel, in layout order. */
-#define SK_FOR_EACH_PANEL_BLOCK(w, BODY)                                                      \
+#define SK_FOR_EACH_PANEL_BLOCK(w, BODY)                                                     \
     do {                                                                                     \
         const int64_t quads_ = (w)->rows / 4, P_ = panel_count(w);                           \
         for (int64_t q = 0; q < quads_; ++q) {                                               \
@@ -147,7 +150,11 @@ static int64_t panel_count(const sk_csr_f32 *w) { return (w->cols + SK_PANEL_K -
 int64_t sk_f32_unstructured_panels_size(const sk_csr_f32 *w) {
     if (!w || w->rows < 4 || w->cols <= 0 || !w->row_ptr) return SK_ERR_INVALID_ARG;
     int64_t total = 0;
-    SK_FOR_EACH_PANEL_BLOCK(w, { (void)st; (void)len; total += 4 * maxlen; });
+    SK_FOR_EACH_PANEL_BLOCK(w, {
+        (void)st;
+        (void)len;
+        total += 4 * maxlen;
+    });
     return total;
 }
 
@@ -161,7 +168,8 @@ int sk_f32_unstructured_panels_build(const sk_csr_f32 *w, int64_t *panel_off, fl
             for (int r = 0; r < 4; ++r, ++pos) {
                 if (s < len[r]) {
                     panel_val[pos] = w->values[st[r] + s];
-                    panel_col[pos] = (uint8_t)(sk_col_at(w->col_idx, w->idx_bits, st[r] + s) - p * SK_PANEL_K);
+                    panel_col[pos] =
+                        (uint8_t)(sk_col_at(w->col_idx, w->idx_bits, st[r] + s) - p * SK_PANEL_K);
                 } else {
                     panel_val[pos] = 0.0f;
                     panel_col[pos] = 0;
@@ -205,7 +213,10 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     if (w->panel_off && n >= 64) {
         if (buf) {
             blockbits = (uint32_t *)calloc(sk_bytes((n - 1) / SK_NC + 1, 1), sizeof(uint32_t));
-            if (!blockbits) { free(buf); return SK_ERR_NOMEM; }
+            if (!blockbits) {
+                free(buf);
+                return SK_ERR_NOMEM;
+            }
         } else if (sk_has_nonfinite(x, w->cols, n, ldx)) {
             wfinite = *w;
             wfinite.panel_off = NULL;
@@ -214,7 +225,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
     }
 #if defined(_OPENMP)
     if (nt > 1) {
-        #pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(nt)
         run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), x, n, ldx, bias, y, ldy, buf,
                    &nonfinite, blockbits);
     } else
@@ -226,8 +237,7 @@ int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, i
         for (int64_t k = 0; k < w->cols; ++k) nonfinite |= sk_nonfinite_bits(x + k * ldx, n);
     free(buf);
     free(blockbits);
-    if (nonfinite & 0x80000000u)
-        return propagate_nonfinite(w, x, n, ldx, y, ldy);
+    if (nonfinite & 0x80000000u) return propagate_nonfinite(w, x, n, ldx, y, ldy);
     return SK_OK;
 }
 

@@ -20,7 +20,7 @@
 #include "simd128.h"
 #include "act_internal.h"
 
-#define SK_ACT_U 4   /* active channels per step */
+#define SK_ACT_U 4 /* active channels per step */
 
 SK_INLINE void prefetch4(const float *const *next, int64_t j) {
     sk_prefetch(next[0] + j);
@@ -30,26 +30,28 @@ SK_INLINE void prefetch4(const float *const *next, int64_t j) {
 }
 
 /* y[0:len] += sum_u a[u] * w[u][0:len]; the same columns of next[] prefetched */
-static void gemv_group(const float *const *w, const float *a, const float *const *next,
-                       int64_t len, float *y) {
+static void gemv_group(const float *const *w, const float *a, const float *const *next, int64_t len,
+                       float *y) {
     const float *SK_RESTRICT w0 = w[0], *SK_RESTRICT w1 = w[1];
     const float *SK_RESTRICT w2 = w[2], *SK_RESTRICT w3 = w[3];
     const sk_v4f a0 = sk_v4f_splat(a[0]), a1 = sk_v4f_splat(a[1]);
     const sk_v4f a2 = sk_v4f_splat(a[2]), a3 = sk_v4f_splat(a[3]);
     int64_t j = 0;
-#define SK_GROUP_ROW(A, W)                                                        \
-    q = sk_v4f_load_x4((W) + j);                                                  \
-    s0 = sk_v4f_fma(s0, A, q.val[0]); s1 = sk_v4f_fma(s1, A, q.val[1]);           \
-    s2 = sk_v4f_fma(s2, A, q.val[2]); s3 = sk_v4f_fma(s3, A, q.val[3]);
+#define SK_GROUP_ROW(A, W)            \
+    q = sk_v4f_load_x4((W) + j);      \
+    s0 = sk_v4f_fma(s0, A, q.val[0]); \
+    s1 = sk_v4f_fma(s1, A, q.val[1]); \
+    s2 = sk_v4f_fma(s2, A, q.val[2]); \
+    s3 = sk_v4f_fma(s3, A, q.val[3])
     for (; j + 16 <= len; j += 16) {
         if (next) prefetch4(next, j);
         sk_v4f s0 = sk_v4f_load(y + j), s1 = sk_v4f_load(y + j + 4);
         sk_v4f s2 = sk_v4f_load(y + j + 8), s3 = sk_v4f_load(y + j + 12);
         sk_v4fx4 q;
-        SK_GROUP_ROW(a0, w0)
-        SK_GROUP_ROW(a1, w1)
-        SK_GROUP_ROW(a2, w2)
-        SK_GROUP_ROW(a3, w3)
+        SK_GROUP_ROW(a0, w0);
+        SK_GROUP_ROW(a1, w1);
+        SK_GROUP_ROW(a2, w2);
+        SK_GROUP_ROW(a3, w3);
         sk_v4f_store(y + j, s0);
         sk_v4f_store(y + j + 4, s1);
         sk_v4f_store(y + j + 8, s2);
@@ -73,7 +75,8 @@ static void gemv_one(const float *SK_RESTRICT w0, float a, int64_t len, float *S
     int64_t j = 0;
     for (; j + 16 <= len; j += 16)
         for (int k = 0; k < 16; k += 4)
-            sk_v4f_store(y + j + k, sk_v4f_fma(sk_v4f_load(y + j + k), a0, sk_v4f_load(w0 + j + k)));
+            sk_v4f_store(y + j + k,
+                         sk_v4f_fma(sk_v4f_load(y + j + k), a0, sk_v4f_load(w0 + j + k)));
     for (; j + 4 <= len; j += 4)
         sk_v4f_store(y + j, sk_v4f_fma(sk_v4f_load(y + j), a0, sk_v4f_load(w0 + j)));
     for (; j < len; ++j) y[j] += a * w0[j];
@@ -81,18 +84,17 @@ static void gemv_one(const float *SK_RESTRICT w0, float a, int64_t len, float *S
 
 /* 4 rows of y += their coefficients times the group's 4 weight rows; c[u] holds the
  * coefficients of channel u for the 4 rows */
-static void rows4(const float *const *w, const sk_v4f *c, int64_t len, float *y,
-                  int64_t ldy) {
+static void rows4(const float *const *w, const sk_v4f *c, int64_t len, float *y, int64_t ldy) {
     const float *SK_RESTRICT w0 = w[0], *SK_RESTRICT w1 = w[1];
     const float *SK_RESTRICT w2 = w[2], *SK_RESTRICT w3 = w[3];
     const sk_v4f c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3];
     float *y0 = y, *y1 = y + ldy, *y2 = y + 2 * ldy, *y3 = y + 3 * ldy;
     int64_t j = 0;
-#define SK_ROW_STEP(S, W, CV)                     \
-    S##0 = sk_v4f_fma_lane(S##0, W, CV, 0);       \
-    S##1 = sk_v4f_fma_lane(S##1, W, CV, 1);       \
-    S##2 = sk_v4f_fma_lane(S##2, W, CV, 2);       \
-    S##3 = sk_v4f_fma_lane(S##3, W, CV, 3);
+#define SK_ROW_STEP(S, W, CV)               \
+    S##0 = sk_v4f_fma_lane(S##0, W, CV, 0); \
+    S##1 = sk_v4f_fma_lane(S##1, W, CV, 1); \
+    S##2 = sk_v4f_fma_lane(S##2, W, CV, 2); \
+    S##3 = sk_v4f_fma_lane(S##3, W, CV, 3)
 #if SK_V4_REGS >= 32
     /* 8 columns per step: 8 accumulators, 4 coefficient vectors, 2 weight vectors */
     for (; j + 8 <= len; j += 8) {
@@ -101,32 +103,42 @@ static void rows4(const float *const *w, const sk_v4f *c, int64_t len, float *y,
         sk_v4f t0 = sk_v4f_load(y0 + j + 4), t1 = sk_v4f_load(y1 + j + 4);
         sk_v4f t2 = sk_v4f_load(y2 + j + 4), t3 = sk_v4f_load(y3 + j + 4);
         sk_v4f wa = sk_v4f_load(w0 + j), wb = sk_v4f_load(w0 + j + 4);
-        SK_ROW_STEP(s, wa, c0) SK_ROW_STEP(t, wb, c0)
+        SK_ROW_STEP(s, wa, c0);
+        SK_ROW_STEP(t, wb, c0);
         wa = sk_v4f_load(w1 + j), wb = sk_v4f_load(w1 + j + 4);
-        SK_ROW_STEP(s, wa, c1) SK_ROW_STEP(t, wb, c1)
+        SK_ROW_STEP(s, wa, c1);
+        SK_ROW_STEP(t, wb, c1);
         wa = sk_v4f_load(w2 + j), wb = sk_v4f_load(w2 + j + 4);
-        SK_ROW_STEP(s, wa, c2) SK_ROW_STEP(t, wb, c2)
+        SK_ROW_STEP(s, wa, c2);
+        SK_ROW_STEP(t, wb, c2);
         wa = sk_v4f_load(w3 + j), wb = sk_v4f_load(w3 + j + 4);
-        SK_ROW_STEP(s, wa, c3) SK_ROW_STEP(t, wb, c3)
-        sk_v4f_store(y0 + j, s0); sk_v4f_store(y1 + j, s1);
-        sk_v4f_store(y2 + j, s2); sk_v4f_store(y3 + j, s3);
-        sk_v4f_store(y0 + j + 4, t0); sk_v4f_store(y1 + j + 4, t1);
-        sk_v4f_store(y2 + j + 4, t2); sk_v4f_store(y3 + j + 4, t3);
+        SK_ROW_STEP(s, wa, c3);
+        SK_ROW_STEP(t, wb, c3);
+        sk_v4f_store(y0 + j, s0);
+        sk_v4f_store(y1 + j, s1);
+        sk_v4f_store(y2 + j, s2);
+        sk_v4f_store(y3 + j, s3);
+        sk_v4f_store(y0 + j + 4, t0);
+        sk_v4f_store(y1 + j + 4, t1);
+        sk_v4f_store(y2 + j + 4, t2);
+        sk_v4f_store(y3 + j + 4, t3);
     }
 #endif
     for (; j + 4 <= len; j += 4) {
         sk_v4f s0 = sk_v4f_load(y0 + j), s1 = sk_v4f_load(y1 + j);
         sk_v4f s2 = sk_v4f_load(y2 + j), s3 = sk_v4f_load(y3 + j);
         sk_v4f wv = sk_v4f_load(w0 + j);
-        SK_ROW_STEP(s, wv, c0)
+        SK_ROW_STEP(s, wv, c0);
         wv = sk_v4f_load(w1 + j);
-        SK_ROW_STEP(s, wv, c1)
+        SK_ROW_STEP(s, wv, c1);
         wv = sk_v4f_load(w2 + j);
-        SK_ROW_STEP(s, wv, c2)
+        SK_ROW_STEP(s, wv, c2);
         wv = sk_v4f_load(w3 + j);
-        SK_ROW_STEP(s, wv, c3)
-        sk_v4f_store(y0 + j, s0); sk_v4f_store(y1 + j, s1);
-        sk_v4f_store(y2 + j, s2); sk_v4f_store(y3 + j, s3);
+        SK_ROW_STEP(s, wv, c3);
+        sk_v4f_store(y0 + j, s0);
+        sk_v4f_store(y1 + j, s1);
+        sk_v4f_store(y2 + j, s2);
+        sk_v4f_store(y3 + j, s3);
     }
 #undef SK_ROW_STEP
     /* the last columns: each a vector over the 4 rows */
@@ -136,8 +148,10 @@ static void rows4(const float *const *w, const sk_v4f *c, int64_t len, float *y,
         s = sk_v4f_fma_n(s, c1, w1[j]);
         s = sk_v4f_fma_n(s, c2, w2[j]);
         s = sk_v4f_fma_n(s, c3, w3[j]);
-        y0[j] = sk_v4f_get_lane(s, 0); y1[j] = sk_v4f_get_lane(s, 1);
-        y2[j] = sk_v4f_get_lane(s, 2); y3[j] = sk_v4f_get_lane(s, 3);
+        y0[j] = sk_v4f_get_lane(s, 0);
+        y1[j] = sk_v4f_get_lane(s, 1);
+        y2[j] = sk_v4f_get_lane(s, 2);
+        y3[j] = sk_v4f_get_lane(s, 3);
     }
 }
 
@@ -154,19 +168,22 @@ static void batch_group(const float *const *w, const float *coef, int64_t n,
             c[u] = sk_v4f_load(coef + u * n + i);
             zero = sk_v4u_and(zero, sk_v4f_eqz(c[u]));
         }
-        if (sk_v4u_all(zero)) continue;   /* all 16 coefficients are 0 */
+        if (sk_v4u_all(zero)) continue; /* all 16 coefficients are 0 */
         rows4(w, c, len, y + i * ldy, ldy);
     }
     for (; i < n; ++i) {
         float a[SK_ACT_U];
         int any = 0;
-        for (int u = 0; u < SK_ACT_U; ++u) { a[u] = coef[u * n + i]; any |= a[u] != 0.0f; }
+        for (int u = 0; u < SK_ACT_U; ++u) {
+            a[u] = coef[u * n + i];
+            any |= a[u] != 0.0f;
+        }
         if (any) gemv_group(w, a, NULL, len, y + i * ldy);
     }
 }
 
-void SK_ACT_FN(const float *wt, int64_t ldw, const int32_t *idx, const float *coef,
-               int64_t nact, int64_t n, int64_t len, float *y, int64_t ldy) {
+void SK_ACT_FN(const float *wt, int64_t ldw, const int32_t *idx, const float *coef, int64_t nact,
+               int64_t n, int64_t len, float *y, int64_t ldy) {
     int64_t c = 0;
     for (; c + SK_ACT_U <= nact; c += SK_ACT_U) {
         const float *w[SK_ACT_U], *nx[SK_ACT_U];
@@ -175,10 +192,8 @@ void SK_ACT_FN(const float *wt, int64_t ldw, const int32_t *idx, const float *co
         const int has_next = SK_V4_PREFETCH && c + 2 * SK_ACT_U <= nact;
         if (has_next)
             for (int u = 0; u < SK_ACT_U; ++u) nx[u] = wt + (int64_t)idx[c + SK_ACT_U + u] * ldw;
-        if (n == 1)
-            gemv_group(w, coef + c, has_next ? nx : NULL, len, y);
-        else
-            batch_group(w, coef + c * n, n, has_next ? nx : NULL, len, y, ldy);
+        if (n == 1) gemv_group(w, coef + c, has_next ? nx : NULL, len, y);
+        else batch_group(w, coef + c * n, n, has_next ? nx : NULL, len, y, ldy);
     }
     for (; c < nact; ++c) {
         const float *w0 = wt + (int64_t)idx[c] * ldw;

@@ -16,7 +16,7 @@
 #include "x86_vec.h"
 #include "act_internal.h"
 
-#define SK_ACT_U 4          /* active channels per step */
+#define SK_ACT_U 4 /* active channels per step */
 /* rows per batch step: 4 (16 coefficients, 1.5 loads per FMA instead of 2.5 for one row)
  * with 32 registers, 2 with 16 */
 #define SK_ACT_ROWS (SK_VF_REGS >= 32 ? 4 : 2)
@@ -52,7 +52,7 @@ static void gemv_group(const float *const *w, const float *coef, const float *co
         sk_vf_store(y + j, sk_vf_add(s0, t0));
         sk_vf_store(y + j + W, sk_vf_add(s1, t1));
     }
-    for (; j < j1; j += W) {   /* j1 - j < 2W: the first mask may be all lanes */
+    for (; j < j1; j += W) { /* j1 - j < 2W: the first mask may be all lanes */
         const sk_vmask m = sk_vmask_first(j1 - j);
         sk_vf s = sk_vf_load_mask(y + j, m);
         sk_vf t = sk_vf_mul(a[1], sk_vf_load_mask(w[1] + j, m));
@@ -69,18 +69,20 @@ static void gemv_one(const float *w0, float a, int64_t j0, int64_t j1, float *y)
     enum { W = SK_VF_LANES };
     const sk_vf a0 = sk_vf_splat(a);
     int64_t j = j0;
-    for (; j + W <= j1; j += W) sk_vf_store(y + j, sk_vf_fma(sk_vf_load(y + j), a0, sk_vf_load(w0 + j)));
+    for (; j + W <= j1; j += W)
+        sk_vf_store(y + j, sk_vf_fma(sk_vf_load(y + j), a0, sk_vf_load(w0 + j)));
     if (j < j1) {
         const sk_vmask m = sk_vmask_first(j1 - j);
-        sk_vf_store_mask(y + j, m, sk_vf_fma(sk_vf_load_mask(y + j, m), a0, sk_vf_load_mask(w0 + j, m)));
+        sk_vf_store_mask(y + j, m,
+                         sk_vf_fma(sk_vf_load_mask(y + j, m), a0, sk_vf_load_mask(w0 + j, m)));
     }
 }
 
 /* SK_ACT_ROWS rows of y += their coefficients (coef[u*n + r]) times the group's weight
  * rows; plain loads and stores but for the tail (masked stores are microcoded on AMD
  * cores) */
-static void batch_rows(const float *const *w, const float *coef, int64_t n, int64_t j0,
-                       int64_t j1, float *y, int64_t ldy) {
+static void batch_rows(const float *const *w, const float *coef, int64_t n, int64_t j0, int64_t j1,
+                       float *y, int64_t ldy) {
     enum { W = SK_VF_LANES, R = SK_ACT_ROWS };
     sk_vf a[SK_ACT_U][R];
     for (int u = 0; u < SK_ACT_U; ++u)
@@ -123,14 +125,17 @@ static void batch_group(const float *const *w, const float *coef, int64_t n,
     for (; i < n; ++i) {
         float cc[SK_ACT_U];
         int any = 0;
-        for (int u = 0; u < SK_ACT_U; ++u) { cc[u] = coef[u * n + i]; any |= cc[u] != 0.0f; }
+        for (int u = 0; u < SK_ACT_U; ++u) {
+            cc[u] = coef[u * n + i];
+            any |= cc[u] != 0.0f;
+        }
         if (any) gemv_group(w, cc, NULL, j0, j1, y + i * ldy);
     }
 }
 
 void SK_VF_FN(sk_f32_act_linear)(const float *wt, int64_t ldw, const int32_t *idx,
-                                 const float *coef, int64_t nact, int64_t n, int64_t len,
-                                 float *y, int64_t ldy) {
+                                 const float *coef, int64_t nact, int64_t n, int64_t len, float *y,
+                                 int64_t ldy) {
     int64_t c = 0;
     for (; c + SK_ACT_U <= nact; c += SK_ACT_U) {
         const float *w[SK_ACT_U], *nx[SK_ACT_U];
@@ -138,10 +143,8 @@ void SK_VF_FN(sk_f32_act_linear)(const float *wt, int64_t ldw, const int32_t *id
         const int has_next = c + 2 * SK_ACT_U <= nact;
         if (has_next)
             for (int u = 0; u < SK_ACT_U; ++u) nx[u] = wt + (int64_t)idx[c + SK_ACT_U + u] * ldw;
-        if (n == 1)
-            gemv_group(w, coef + c, has_next ? nx : NULL, 0, len, y);
-        else
-            batch_group(w, coef + c * n, n, has_next ? nx : NULL, 0, len, y, ldy);
+        if (n == 1) gemv_group(w, coef + c, has_next ? nx : NULL, 0, len, y);
+        else batch_group(w, coef + c * n, n, has_next ? nx : NULL, 0, len, y, ldy);
     }
     for (; c < nact; ++c) {
         const float *w0 = wt + (int64_t)idx[c] * ldw;

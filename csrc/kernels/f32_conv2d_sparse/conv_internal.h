@@ -15,7 +15,7 @@ typedef struct {
     int32_t ld;
     int32_t width;
     int32_t dx;
-    int32_t col;      /* the tap's row of the mask table (the operator's choice) */
+    int32_t col; /* the tap's row of the mask table (the operator's choice) */
 } sk_conv_tap;
 
 /* A microkernel (its declarations below use the function type, so that every ISA's
@@ -24,11 +24,12 @@ typedef struct {
  * masks[taps[p].col * nvec + v] (nvec = ceil(w_out / 16)) has bit i set when output
  * column 16*v + i exists and tap p's input column for it exists (AVX-512 uses it; the
  * operator passes NULL to the others, which ignore it). */
-typedef void sk_f32_conv2d_sparse_ukernel_fn(
-    const float *values, const int64_t *row_ptr, const sk_conv_tap *taps, int64_t co_begin,
-    int64_t co_end, const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin,
-    int64_t oy_end, int64_t h_out, int64_t w_out, const float *bias, float *y,
-    const uint16_t *masks, int64_t nvec);
+typedef void sk_f32_conv2d_sparse_ukernel_fn(const float *values, const int64_t *row_ptr,
+                                             const sk_conv_tap *taps, int64_t co_begin,
+                                             int64_t co_end, const float *xb, int64_t h,
+                                             int64_t stride_h, int64_t oy_begin, int64_t oy_end,
+                                             int64_t h_out, int64_t w_out, const float *bias,
+                                             float *y, const uint16_t *masks, int64_t nvec);
 typedef sk_f32_conv2d_sparse_ukernel_fn *sk_f32_conv2d_sparse_ukernel;
 
 sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_scalar;

@@ -5,9 +5,9 @@
 
 void sk_f32_conv2d_sparse_scalar(const float *values, const int64_t *row_ptr,
                                  const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                                 const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin, int64_t oy_end, int64_t h_out,
-                                 int64_t w_out, const float *bias, float *y,
-    const uint16_t *masks, int64_t nvec) {
+                                 const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin,
+                                 int64_t oy_end, int64_t h_out, int64_t w_out, const float *bias,
+                                 float *y, const uint16_t *masks, int64_t nvec) {
     for (int64_t co = co_begin; co < co_end; ++co) {
         const float b = bias ? bias[co] : 0.0f;
         for (int64_t oy = oy_begin; oy < oy_end; ++oy) {

@@ -18,7 +18,7 @@
 #include "simd128.h"
 #include "conv_internal.h"
 
-#define SK_CONV_V (SK_V4_REGS / 4)   /* vectors of 4 per row in a chunk */
+#define SK_CONV_V (SK_V4_REGS / 4) /* vectors of 4 per row in a chunk */
 /* the accumulators stay in registers only when these loops are unrolled completely */
 #define SK_UNROLL2 _Pragma("GCC unroll 2")
 #define SK_UNROLL8 _Pragma("GCC unroll 8")
@@ -45,14 +45,14 @@ SK_INLINE sk_window window_at(int64_t cb, int64_t lo, int64_t hi) {
 
 /* acc + wv * window of the row xr (at output column 0) on the window's lanes */
 SK_INLINE sk_v4f fma_window(sk_v4f acc, sk_v4f wv, const float *xr, sk_window wd) {
-    const sk_v4f xv = sk_v16u8_as_v4f(sk_v16u8_lookup(sk_v4f_as_v16u8(sk_v4f_load(xr + wd.s)), wd.ix));
+    const sk_v4f xv =
+        sk_v16u8_as_v4f(sk_v16u8_lookup(sk_v4f_as_v16u8(sk_v4f_load(xr + wd.s)), wd.ix));
     const sk_v4u m = sk_v16u8_as_v4u(sk_v16u8_lt(wd.ix, sk_v16u8_splat(16)));
     return sk_v4f_select(m, sk_v4f_fma(acc, wv, xv), acc);
 }
 
 /* acc + w * x[cb + k] on the lanes k with lo <= cb + k < hi (at least one); acc elsewhere */
-static sk_v4f fma_part(sk_v4f acc, float w, const float *xr, int64_t cb, int64_t lo,
-                       int64_t hi) {
+static sk_v4f fma_part(sk_v4f acc, float w, const float *xr, int64_t cb, int64_t lo, int64_t hi) {
     if (hi - lo >= 4) return fma_window(acc, sk_v4f_splat(w), xr, window_at(cb, lo, hi));
     float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int k = 0; k < 4; ++k)
@@ -63,8 +63,8 @@ static sk_v4f fma_part(sk_v4f acc, float w, const float *xr, int64_t cb, int64_t
 }
 
 /* acc + w * x[cb + k] on the lanes k with lo <= cb + k < hi (none, some or all) */
-SK_INLINE sk_v4f fma_vec(sk_v4f acc, sk_v4f wv, float w, const float *xr, int64_t cb,
-                         int64_t lo, int64_t hi) {
+SK_INLINE sk_v4f fma_vec(sk_v4f acc, sk_v4f wv, float w, const float *xr, int64_t cb, int64_t lo,
+                         int64_t hi) {
     if (cb >= lo && cb + 4 <= hi) return sk_v4f_fma(acc, wv, sk_v4f_load(xr + cb));
     if (cb < hi && cb + 4 > lo) return fma_part(acc, w, xr, cb, lo, hi);
     return acc;
@@ -83,12 +83,12 @@ SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK
                           int64_t stride_h, int64_t oy, int64_t w_out, int64_t c0, float b,
                           float *y0, const int V, const int R, int64_t cn) {
     sk_v4f acc[2][SK_CONV_V];
-    SK_UNROLL2 for (int r = 0; r < R; ++r)
-        SK_UNROLL8 for (int v = 0; v < V; ++v) acc[r][v] = sk_v4f_splat(b);
+    SK_UNROLL2 for (int r = 0; r < R; ++r) SK_UNROLL8 for (int v = 0; v < V; ++v) acc[r][v] =
+        sk_v4f_splat(b);
     for (int64_t p = p0; p < p1; ++p) {
         const sk_conv_tap *t = &taps[p];
         const int64_t iy0 = oy * stride_h + t->dy;
-        const int64_t s = c0 + t->dx;   /* input column of output column c0 */
+        const int64_t s = c0 + t->dx; /* input column of output column c0 */
         const float w = values[p];
         const sk_v4f wv = sk_v4f_splat(w);
         const int rows_ok = (uint64_t)iy0 < (uint64_t)hb;
@@ -96,19 +96,19 @@ SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK
          * past cn are read but never stored) */
         if (rows_ok && s >= 0 && s + 4 * V <= t->width) {
             const float *xr = xb + t->off + iy0 * t->ld + s;
-            const int64_t rs = R > 1 ? stride_h * t->ld : 0;   /* R > 1: stride_h < h */
+            const int64_t rs = R > 1 ? stride_h * t->ld : 0; /* R > 1: stride_h < h */
             SK_UNROLL2 for (int r = 0; r < R; ++r) {
                 const float *xv = xr + r * rs;
                 int v = 0;
-                SK_UNROLL8 for (; v + 4 <= V; v += 4) {   /* NEON: one ld1 loads 4 vectors */
+                SK_UNROLL8 for (; v + 4 <= V; v += 4) { /* NEON: one ld1 loads 4 vectors */
                     const sk_v4fx4 q = sk_v4f_load_x4(xv + 4 * v);
                     acc[r][v] = sk_v4f_fma(acc[r][v], wv, q.val[0]);
                     acc[r][v + 1] = sk_v4f_fma(acc[r][v + 1], wv, q.val[1]);
                     acc[r][v + 2] = sk_v4f_fma(acc[r][v + 2], wv, q.val[2]);
                     acc[r][v + 3] = sk_v4f_fma(acc[r][v + 3], wv, q.val[3]);
                 }
-                SK_UNROLL8 for (; v < V; ++v)
-                    acc[r][v] = sk_v4f_fma(acc[r][v], wv, sk_v4f_load(xv + 4 * v));
+                SK_UNROLL8 for (; v < V; ++v) acc[r][v] =
+                    sk_v4f_fma(acc[r][v], wv, sk_v4f_load(xv + 4 * v));
             }
             continue;
         }
@@ -118,14 +118,14 @@ SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK
         if (V > 2 && rows_ok && lo <= c0 + 4 && hi >= c0 + 4 * V - 4) {
             /* a padding edge: only the first and the last vector can be partial (then
              * hi - lo >= 4V - 8 >= 4: windows for both, the same for every row) */
-            const float *xr = xb + t->off + iy0 * t->ld + t->dx;   /* at output column 0 */
+            const float *xr = xb + t->off + iy0 * t->ld + t->dx; /* at output column 0 */
             const int64_t rs = R > 1 ? stride_h * t->ld : 0;
             const sk_window wa = window_at(c0, lo, hi), wz = window_at(c0 + 4 * (V - 1), lo, hi);
             SK_UNROLL2 for (int r = 0; r < R; ++r) {
                 const float *xv = xr + r * rs;
                 acc[r][0] = fma_window(acc[r][0], wv, xv, wa);
-                SK_UNROLL8 for (int v = 1; v < V - 1; ++v)
-                    acc[r][v] = sk_v4f_fma(acc[r][v], wv, sk_v4f_load(xv + c0 + 4 * v));
+                SK_UNROLL8 for (int v = 1; v < V - 1; ++v) acc[r][v] =
+                    sk_v4f_fma(acc[r][v], wv, sk_v4f_load(xv + c0 + 4 * v));
                 acc[r][V - 1] = fma_window(acc[r][V - 1], wv, xv, wz);
             }
             continue;
@@ -134,8 +134,8 @@ SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK
             const int64_t iy = iy0 + r * stride_h;
             if ((uint64_t)iy >= (uint64_t)h) continue;
             const float *xr = xb + t->off + iy * t->ld + t->dx;
-            SK_UNROLL8 for (int v = 0; v < V; ++v)
-                acc[r][v] = fma_vec(acc[r][v], wv, w, xr, c0 + 4 * v, lo, hi);
+            SK_UNROLL8 for (int v = 0; v < V; ++v) acc[r][v] =
+                fma_vec(acc[r][v], wv, w, xr, c0 + 4 * v, lo, hi);
         }
     }
     SK_UNROLL2 for (int r = 0; r < R; ++r) {
@@ -167,7 +167,7 @@ SK_INLINE void rows_all(const float *values, const sk_conv_tap *taps, int64_t p0
                         float b, float *y0, const int R) {
     const int64_t hb = h - (R - 1) * stride_h > 0 ? h - (R - 1) * stride_h : 0;
     const int64_t nch = (w_out + 4 * SK_CONV_V - 1) / (4 * SK_CONV_V);
-    const int64_t cw = ((w_out + nch - 1) / nch + 3) / 4;   /* vectors per chunk, 1..SK_CONV_V */
+    const int64_t cw = ((w_out + nch - 1) / nch + 3) / 4; /* vectors per chunk, 1..SK_CONV_V */
 #define SK_SPAN(V) rows_span(values, taps, p0, p1, xb, h, hb, stride_h, oy, w_out, b, y0, V, R)
     switch (cw) {
     case 1: SK_SPAN(1); break;
@@ -188,8 +188,8 @@ SK_INLINE void rows_all(const float *values, const sk_conv_tap *taps, int64_t p0
 
 void SK_CONV_FN(const float *values, const int64_t *row_ptr, const sk_conv_tap *taps,
                 int64_t co_begin, int64_t co_end, const float *xb, int64_t h, int64_t stride_h,
-                int64_t oy_begin, int64_t oy_end, int64_t h_out, int64_t w_out,
-                const float *bias, float *y, const uint16_t *masks, int64_t nvec) {
+                int64_t oy_begin, int64_t oy_end, int64_t h_out, int64_t w_out, const float *bias,
+                float *y, const uint16_t *masks, int64_t nvec) {
     (void)masks;
     (void)nvec;
     for (int64_t co = co_begin; co < co_end; ++co) {

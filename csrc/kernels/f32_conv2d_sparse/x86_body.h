@@ -49,17 +49,17 @@ SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK
         const int64_t iy0 = oy * stride_h + t->dy;
         const sk_vf wv = sk_vf_splat(values[p]);
         const float *xr0 = xb + t->off + t->dx + c0;
-#define SK_CONV_ROW(r)                                                                         \
-    do {                                                                                       \
-        const float *xr = xr0 + (iy0 + (r) * stride_h) * t->ld;                                \
-        for (int v = 0; v < V; ++v) {                                                          \
-            const sk_vf xv = !full          ? sk_vf_load_mask(xr + W * v, mk[v])               \
-                             : v == V - 1   ? sk_vf_load_mask(xr + W * v, tail)                \
-                                            : sk_vf_load(xr + W * v);                          \
-            acc[r][v] = sk_vf_fma(acc[r][v], wv, xv);                                          \
-        }                                                                                      \
+#define SK_CONV_ROW(r)                                                         \
+    do {                                                                       \
+        const float *xr = xr0 + (iy0 + (r) * stride_h) * t->ld;                \
+        for (int v = 0; v < V; ++v) {                                          \
+            const sk_vf xv = !full        ? sk_vf_load_mask(xr + W * v, mk[v]) \
+                             : v == V - 1 ? sk_vf_load_mask(xr + W * v, tail)  \
+                                          : sk_vf_load(xr + W * v);            \
+            acc[r][v] = sk_vf_fma(acc[r][v], wv, xv);                          \
+        }                                                                      \
     } while (0)
-        if (iy0 >= 0 && iy0 + (R - 1) * stride_h < h) {   /* every row inside: no checks */
+        if (iy0 >= 0 && iy0 + (R - 1) * stride_h < h) { /* every row inside: no checks */
             for (int r = 0; r < R; ++r) SK_CONV_ROW(r);
         } else {
             for (int r = 0; r < R; ++r) {
@@ -83,8 +83,8 @@ SK_INLINE void rows_all(const float *values, const sk_conv_tap *taps, const uint
     enum { W = SK_VF_LANES };
     int64_t c0 = 0;
     for (; c0 + 4 * W <= w_out; c0 += 4 * W)
-        rows_chunk(values, taps, masks, nvec, p0, p1, xb, h, stride_h, oy, w_out, c0, 4 * W, b,
-                   y0, w_out, 4, R, sk_vmask_first(W));
+        rows_chunk(values, taps, masks, nvec, p0, p1, xb, h, stride_h, oy, w_out, c0, 4 * W, b, y0,
+                   w_out, 4, R, sk_vmask_first(W));
     const int64_t rest = w_out - c0;
     if (rest <= 0) return;
     const int V = (int)((rest + W - 1) / W);
@@ -103,10 +103,9 @@ SK_INLINE void rows_all(const float *values, const sk_conv_tap *taps, const uint
 
 void SK_VF_FN(sk_f32_conv2d_sparse)(const float *values, const int64_t *row_ptr,
                                     const sk_conv_tap *taps, int64_t co_begin, int64_t co_end,
-                                    const float *xb, int64_t h, int64_t stride_h,
-                                    int64_t oy_begin, int64_t oy_end, int64_t h_out,
-                                    int64_t w_out, const float *bias, float *y,
-                                    const uint16_t *masks, int64_t nvec) {
+                                    const float *xb, int64_t h, int64_t stride_h, int64_t oy_begin,
+                                    int64_t oy_end, int64_t h_out, int64_t w_out, const float *bias,
+                                    float *y, const uint16_t *masks, int64_t nvec) {
 #define SK_CONV_ROWS_AT(R) \
     rows_all(values, taps, masks, nvec, p0, p1, xb, h, stride_h, oy, w_out, b, yc + oy * w_out, R)
     for (int64_t co = co_begin; co < co_end; ++co) {
@@ -117,7 +116,10 @@ void SK_VF_FN(sk_f32_conv2d_sparse)(const float *values, const int64_t *row_ptr,
         /* long channels of wide rows ran faster with 2 rows (8 accumulators) than with 4 */
         if (SK_CONV_ROWS >= 4 && !(w_out > 32 && p1 - p0 > 32)) {
             for (; oy + 4 <= oy_end; oy += 4) SK_CONV_ROWS_AT(4);
-            if (oy_end - oy == 3) { SK_CONV_ROWS_AT(3); oy += 3; }
+            if (oy_end - oy == 3) {
+                SK_CONV_ROWS_AT(3);
+                oy += 3;
+            }
         }
         for (; oy + 2 <= oy_end; oy += 2) SK_CONV_ROWS_AT(2);
         if (oy < oy_end) SK_CONV_ROWS_AT(1);

@@ -9,8 +9,8 @@
 /* A microkernel computes rows [row_begin, row_end) of Y[:, 0:n] = W @ X[:, 0:n] (+ bias),
  * with the contract of sk_f32_spmm_unstructured_ukernel. */
 typedef void sk_f32_spmm_nm_ukernel_fn(const sk_nm_f32 *w, int64_t row_begin, int64_t row_end,
-                                        const float *x, int64_t n, int64_t ldx,
-                                        const float *bias, float *y, int64_t ldy);
+                                       const float *x, int64_t n, int64_t ldx, const float *bias,
+                                       float *y, int64_t ldy);
 typedef sk_f32_spmm_nm_ukernel_fn *sk_f32_spmm_nm_ukernel;
 
 sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_scalar;

@@ -35,8 +35,7 @@ SK_INLINE sk_v4u quad_pos(const quad_decoder *d, uint64_t qb) {
 
 /* Step s of a row (window plan): bits holds its positions from bit 0. */
 SK_INLINE void win_step(const quad_decoder *d, const sk_v4u *base, uint64_t bits, int b,
-                        const float *xg, const float *vp, sk_v4f *acc, const int NV,
-                        const int NW) {
+                        const float *xg, const float *vp, sk_v4f *acc, const int NV, const int NW) {
     sk_v4f xw[4];
     for (int i = 0; i < NW; ++i) xw[i] = sk_v4f_load(xg + 4 * i);
     const sk_v4u four = sk_v4u_splat(0x04040404u);
@@ -124,8 +123,8 @@ static void gemv_lanes(const sk_nm_f32 *w, const sk_nm_gemv_plan *p, int64_t r0,
     }
 }
 
-static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
-                      const float *bias, float *y, int64_t ldy) {
+static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, const float *bias,
+                      float *y, int64_t ldy) {
     sk_nm_gemv_plan p;
     sk_nm_gemv_plan_make(w, &p);
     if (!p.win) {
@@ -140,14 +139,14 @@ static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
     /* quads per step, window vectors, steps per position read */
     const int nv = p.nv, nw = p.win / 4, ks = 64 / (p.v * w->pos_bits);
     switch (nv * 1000 + nw * 100 + ks) {
-    case 1208: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 2, 8); break;   /* 2:4 */
-    case 1408: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 4, 8); break;   /* 1:4 */
-    case 3402: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 3, 4, 2); break;   /* 3:4 */
-    case 1405: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 4, 5); break;   /* 2:8 */
-    case 1205: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 2, 5); break;   /* 4:8 */
-    case 1404: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 4, 4); break;   /* 4:16 */
-    case 2402: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 2, 4, 2); break;   /* 8:16 */
-    default: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 3, 4, 1); break;     /* 6:8, 12:16 */
+    case 1208: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 2, 8); break; /* 2:4 */
+    case 1408: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 4, 8); break; /* 1:4 */
+    case 3402: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 3, 4, 2); break; /* 3:4 */
+    case 1405: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 4, 5); break; /* 2:8 */
+    case 1205: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 2, 5); break; /* 4:8 */
+    case 1404: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 1, 4, 4); break; /* 4:16 */
+    case 2402: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 2, 4, 2); break; /* 8:16 */
+    default: gemv_win(w, &d, r0, r1, x, bias, y, ldy, 3, 4, 1); break; /* 6:8, 12:16 */
     }
 }
 
@@ -165,7 +164,7 @@ SK_INLINE void row_tile(const sk_nm_f32 *w, int64_t r, const float *x, int64_t l
     const int N = NN ? NN : w->n, b = BB ? BB : w->pos_bits, M = BB ? 1 << BB : w->m;
     const int64_t G = sk_nm_groups(w), slots = G * N, gfull = w->cols / M;
     const uint64_t pmask = (UINT64_C(1) << b) - 1;
-    const int gc = 64 / (N * b);   /* groups whose positions fit one 64-bit read */
+    const int gc = 64 / (N * b); /* groups whose positions fit one 64-bit read */
     const float *vals = w->values + r * slots;
     const uint8_t *meta = w->meta + r * w->meta_stride;
     sk_v4f acc[SK_NM_TILE_V];
@@ -188,7 +187,7 @@ SK_INLINE void row_tile(const sk_nm_f32 *w, int64_t r, const float *x, int64_t l
             }
         }
     }
-    for (int64_t j = gfull * N; j < slots; ++j) {   /* the padded last group */
+    for (int64_t j = gfull * N; j < slots; ++j) { /* the padded last group */
         const int64_t col = gfull * M + sk_nm_pos(meta, j, b);
         if (col >= w->cols) continue;
         const sk_v4f wv = sk_v4f_load_splat(vals + j);
@@ -211,13 +210,25 @@ SK_INLINE void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float
         int64_t j = 0;
 #if SK_NM_TILE_V >= 16
         for (; j + 64 <= n; j += 64) row_tile(w, r, x + j, ldx, bias, yrow + j, 16, 0, NN, BB);
-        if (j + 32 <= n) { row_tile(w, r, x + j, ldx, bias, yrow + j, 8, 0, NN, BB); j += 32; }
+        if (j + 32 <= n) {
+            row_tile(w, r, x + j, ldx, bias, yrow + j, 8, 0, NN, BB);
+            j += 32;
+        }
 #else
         for (; j + 32 <= n; j += 32) row_tile(w, r, x + j, ldx, bias, yrow + j, 8, 0, NN, BB);
 #endif
-        if (j + 16 <= n) { row_tile(w, r, x + j, ldx, bias, yrow + j, 4, 0, NN, BB); j += 16; }
-        if (j + 8 <= n) { row_tile(w, r, x + j, ldx, bias, yrow + j, 2, 0, NN, BB); j += 8; }
-        if (j + 4 <= n) { row_tile(w, r, x + j, ldx, bias, yrow + j, 1, 0, NN, BB); j += 4; }
+        if (j + 16 <= n) {
+            row_tile(w, r, x + j, ldx, bias, yrow + j, 4, 0, NN, BB);
+            j += 16;
+        }
+        if (j + 8 <= n) {
+            row_tile(w, r, x + j, ldx, bias, yrow + j, 2, 0, NN, BB);
+            j += 8;
+        }
+        if (j + 4 <= n) {
+            row_tile(w, r, x + j, ldx, bias, yrow + j, 1, 0, NN, BB);
+            j += 4;
+        }
         switch (n - j) {
         case 1: row_tile(w, r, x + j, ldx, bias, yrow + j, 1, 1, NN, BB); break;
         case 2: row_tile(w, r, x + j, ldx, bias, yrow + j, 1, 2, NN, BB); break;
@@ -227,8 +238,8 @@ SK_INLINE void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float
     }
 }
 
-void SK_NM_FN(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
-              int64_t ldx, const float *bias, float *y, int64_t ldy) {
+void SK_NM_FN(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n, int64_t ldx,
+              const float *bias, float *y, int64_t ldy) {
     if (n == 1 && ldx == 1) {
         gemv_rows(w, r0, r1, x, bias, y, ldy);
         return;

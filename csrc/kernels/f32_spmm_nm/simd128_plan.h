@@ -14,13 +14,13 @@
 
 #include "nm_internal.h"
 
-#define SK_NM_MAX_STEP_SLOTS 60   /* 4 groups of 15 */
+#define SK_NM_MAX_STEP_SLOTS 60 /* 4 groups of 15 */
 
 typedef struct {
     int gs, v, nv, win;
     uint8_t shuf[16];
     int32_t shift[4];
-    uint32_t base[3][4];              /* win > 0: per quad of the step */
+    uint32_t base[3][4]; /* win > 0: per quad of the step */
     int32_t off[SK_NM_MAX_STEP_SLOTS]; /* win == 0: per slot of the step */
 } sk_nm_gemv_plan;
 

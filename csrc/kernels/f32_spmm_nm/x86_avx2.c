@@ -17,7 +17,7 @@
 /* ---------------------------------------------------------------- n == 1 */
 
 typedef struct {
-    sk_nm_steps st;    /* 8 lanes, windows of 8 floats, 4-byte position reads */
+    sk_nm_steps st; /* 8 lanes, windows of 8 floats, 4-byte position reads */
     __m256i base, shift, pmask, vmask, wmask[16];
 } gemv_plan;
 
@@ -39,9 +39,9 @@ static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
 }
 
 /* lane i of a vector that is -1 where COND(i) */
-#define SK_NM_LANES(COND)                                                              \
-    _mm256_setr_epi32(-(COND(0)), -(COND(1)), -(COND(2)), -(COND(3)), -(COND(4)),      \
-                      -(COND(5)), -(COND(6)), -(COND(7)))
+#define SK_NM_LANES(COND)                                                                     \
+    _mm256_setr_epi32(-(COND(0)), -(COND(1)), -(COND(2)), -(COND(3)), -(COND(4)), -(COND(5)), \
+                      -(COND(6)), -(COND(7)))
 
 /* acc + the step's slots starting at slot j0 (X of its first group at xg). WORD: the
  * positions come from one 4-byte read. DYN (M = 16): a group spans two windows, so each
@@ -57,12 +57,14 @@ SK_INLINE sk_v8f gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, 
     else bits = (uint32_t)sk_nm_bits(meta, j0 * b, p->st.v * b);
 #define SK_NM_BASE(i) (((i) / NN) << BB)
 #define SK_NM_SHIFT(i) ((i) * BB)
-    const __m256i base = NN ? _mm256_setr_epi32(SK_NM_BASE(0), SK_NM_BASE(1), SK_NM_BASE(2), SK_NM_BASE(3),
-                                                 SK_NM_BASE(4), SK_NM_BASE(5), SK_NM_BASE(6), SK_NM_BASE(7))
-                            : p->base;
-    const __m256i shift = NN ? _mm256_setr_epi32(SK_NM_SHIFT(0), SK_NM_SHIFT(1), SK_NM_SHIFT(2), SK_NM_SHIFT(3),
-                                                  SK_NM_SHIFT(4), SK_NM_SHIFT(5), SK_NM_SHIFT(6), SK_NM_SHIFT(7))
-                             : p->shift;
+    const __m256i base =
+        NN ? _mm256_setr_epi32(SK_NM_BASE(0), SK_NM_BASE(1), SK_NM_BASE(2), SK_NM_BASE(3),
+                               SK_NM_BASE(4), SK_NM_BASE(5), SK_NM_BASE(6), SK_NM_BASE(7))
+           : p->base;
+    const __m256i shift =
+        NN ? _mm256_setr_epi32(SK_NM_SHIFT(0), SK_NM_SHIFT(1), SK_NM_SHIFT(2), SK_NM_SHIFT(3),
+                               SK_NM_SHIFT(4), SK_NM_SHIFT(5), SK_NM_SHIFT(6), SK_NM_SHIFT(7))
+           : p->shift;
     const __m256i pmask = NN ? _mm256_set1_epi32((1 << BB) - 1) : p->pmask;
     const __m256i idx = _mm256_add_epi32(
         _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)bits), shift), pmask), base);
@@ -70,9 +72,9 @@ SK_INLINE sk_v8f gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, 
     const __m256i win = DYN ? _mm256_srli_epi32(idx, 3) : _mm256_setzero_si256();
     for (int wi = 1; wi < NWIN; ++wi) {
 #define SK_NM_IN_WI(i) (SK_NM_BASE(i) / 8 == wi)
-        const __m256i m = DYN ? _mm256_cmpeq_epi32(win, _mm256_set1_epi32(wi))
-                        : NN  ? SK_NM_LANES(SK_NM_IN_WI)
-                              : p->wmask[wi];
+        const __m256i m = DYN  ? _mm256_cmpeq_epi32(win, _mm256_set1_epi32(wi))
+                          : NN ? SK_NM_LANES(SK_NM_IN_WI)
+                               : p->wmask[wi];
 #undef SK_NM_IN_WI
         const __m256 t = _mm256_permutevar8x32_ps(_mm256_loadu_ps(xg + 8 * wi), idx);
         xs = _mm256_blendv_ps(xs, t, _mm256_castsi256_ps(m));
@@ -85,8 +87,8 @@ SK_INLINE sk_v8f gemv_step(const gemv_plan *p, const uint8_t *meta, int64_t j0, 
 
 #include "x86_body.h"
 
-static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
-                      const float *bias, float *y, int64_t ldy) {
+static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, const float *bias,
+                      float *y, int64_t ldy) {
     gemv_plan p;
     make_plan(w, &p);
     const int full = p.st.v == 8, dyn = w->m == 16, nm = w->n * 100 + w->m;
@@ -96,5 +98,7 @@ static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
     else if (p.st.nwin == 1) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 1, full, 0, 0, 0);
     else if (p.st.nwin == 2) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 2, full, dyn, 0, 0);
     else if (p.st.nwin == 4) gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, 4, full, dyn, 0, 0);
-    else gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, full, dyn, 0, 0);  /* 2:16, 1:16; N > 8: no steps */
+    else
+        gemv_rows_t(w, &p, r0, r1, x, bias, y, ldy, p.st.nwin, full, dyn, 0,
+                    0); /* 2:16, 1:16; N > 8: no steps */
 }

@@ -43,9 +43,8 @@ SK_INLINE void gemv_prefetch(const float *vals, int64_t j0) {
 }
 
 SK_INLINE void gemv_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, int64_t r1,
-                           const float *x, const float *bias, float *y, int64_t ldy,
-                           const int NWIN, const int FULL, const int DYN, const int NN,
-                           const int BB) {
+                           const float *x, const float *bias, float *y, int64_t ldy, const int NWIN,
+                           const int FULL, const int DYN, const int NN, const int BB) {
     const int64_t slots = sk_nm_groups(w) * w->n;
     const int M = w->m, N = w->n, b = w->pos_bits, gs = p->st.gs;
     const int64_t nsteps = p->st.nsteps, nword = p->st.nword;
@@ -73,8 +72,8 @@ SK_INLINE void gemv_rows_t(const sk_nm_f32 *w, const gemv_plan *p, int64_t r0, i
     }
 }
 
-static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
-                      const float *bias, float *y, int64_t ldy);
+static void gemv_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, const float *bias,
+                      float *y, int64_t ldy);
 
 /* ---------------------------------------------------------------- n > 1 */
 
@@ -99,14 +98,14 @@ SK_INLINE void prefetch_k_block(const sk_nm_f32 *w, int64_t rn, int64_t slots, i
  * when MASKED). FIRST: start from the bias, else from Y. */
 SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1, int first,
                           const float *x, int64_t ldx, const float *bias, float *y, int64_t ldy,
-                          const int R, const int V, const int MASKED, sk_vmask tail,
-                          const int NN, const int BB) {
+                          const int R, const int V, const int MASKED, sk_vmask tail, const int NN,
+                          const int BB) {
     enum { PF = 1, W = SK_VF_LANES };
     /* NN, BB: the pattern's N and position bits when known at compile time, else 0 */
     const int N = NN ? NN : w->n, b = BB ? BB : w->pos_bits, M = BB ? 1 << BB : w->m;
     const int64_t G = nm_groups_t(w, BB), slots = G * N, gfull = w->cols / M;
     const uint64_t pmask = (UINT64_C(1) << b) - 1;
-    const int gc = 64 / (N * b);            /* groups whose positions fit one 64-bit read */
+    const int gc = 64 / (N * b); /* groups whose positions fit one 64-bit read */
     const int64_t gend = g1 < gfull ? g1 : gfull;
     const float *vals[8];
     const uint8_t *meta[8];
@@ -116,7 +115,7 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
     for (int u = 0; u < R; ++u) {
         vals[u] = w->values + (r + u) * slots;
         meta[u] = w->meta + (r + u) * w->meta_stride;
-        if (PF) prefetch_k_block(w, r + u + R, slots, g0, g1, N, b);   /* the next row block's */
+        if (PF) prefetch_k_block(w, r + u + R, slots, g0, g1, N, b); /* the next row block's */
         const float *yrow = y + (r + u) * ldy;
         const sk_vf b0 = sk_vf_splat(bias ? bias[r + u] : 0.0f);
         for (int v = 0; v < V; ++v) acc[u][v] = first ? b0 : SK_XLOAD(yrow, v);
@@ -132,12 +131,12 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
             const int64_t j = (g + gg) * N;
             sk_vf wq[8];
             for (int u = 0; u < R; ++u) wq[u] = sk_vf_bcast4(vals[u] + j);
-#define SK_NM_QSLOT(T)                                                                         \
-    for (int u = 0; u < R; ++u) {                                                              \
-        const float *xr = x + ((g + gg + (T) / N) * M + (int)(bits[u] & pmask)) * ldx;         \
-        bits[u] >>= b;                                                                         \
-        const sk_vf wv = sk_vf_splat_lane4(wq[u], T);                                          \
-        for (int v = 0; v < V; ++v) acc[u][v] = sk_vf_fma(acc[u][v], wv, SK_XLOAD(xr, v));     \
+#define SK_NM_QSLOT(T)                                                                     \
+    for (int u = 0; u < R; ++u) {                                                          \
+        const float *xr = x + ((g + gg + (T) / N) * M + (int)(bits[u] & pmask)) * ldx;     \
+        bits[u] >>= b;                                                                     \
+        const sk_vf wv = sk_vf_splat_lane4(wq[u], T);                                      \
+        for (int v = 0; v < V; ++v) acc[u][v] = sk_vf_fma(acc[u][v], wv, SK_XLOAD(xr, v)); \
     }
             SK_NM_QSLOT(0) SK_NM_QSLOT(1) SK_NM_QSLOT(2) SK_NM_QSLOT(3)
 #undef SK_NM_QSLOT
@@ -151,12 +150,13 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
                     bits[u] >>= b;
                     const sk_vf wv = sk_vf_splat(vals[u][j + s]);
                     const float *xr = xg + pos * ldx;
-                    for (int v = 0; v < V; ++v) acc[u][v] = sk_vf_fma(acc[u][v], wv, SK_XLOAD(xr, v));
+                    for (int v = 0; v < V; ++v)
+                        acc[u][v] = sk_vf_fma(acc[u][v], wv, SK_XLOAD(xr, v));
                 }
             }
         }
     }
-    if (g1 == G && gfull < G) {    /* the padded last group: skip the slots past the last column */
+    if (g1 == G && gfull < G) { /* the padded last group: skip the slots past the last column */
         for (int u = 0; u < R; ++u) {
             for (int64_t j = gfull * N; j < slots; ++j) {
                 const int64_t col = gfull * M + sk_nm_pos(meta[u], j, b);
@@ -204,8 +204,10 @@ SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const floa
             int64_t r = rb0;
             for (; r + SK_NM_ROWS(V) <= rb1; r += SK_NM_ROWS(V))
                 if (!SK_NM_OWN_TILE(w, r, g0, g1, first, x, ldx, bias, y, ldy, V, MASKED, NN, BB))
-                    block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, SK_NM_ROWS(V), V, MASKED, tail, NN, BB);
-            for (; r < rb1; ++r) block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 1, V, MASKED, tail, NN, BB);
+                    block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, SK_NM_ROWS(V), V, MASKED,
+                               tail, NN, BB);
+            for (; r < rb1; ++r)
+                block_tile(w, r, g0, g1, first, x, ldx, bias, y, ldy, 1, V, MASKED, tail, NN, BB);
             if (G == 0) break;
         }
     }
@@ -229,12 +231,13 @@ static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
     enum { W = SK_VF_LANES };
     const sk_vmask none = sk_vmask_none();
     int64_t j = 0;
-    for (; j + 4 * W <= n; j += 4 * W) col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 4, 0, none);
+    for (; j + 4 * W <= n; j += 4 * W)
+        col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 4, 0, none);
     const int rem = (int)(n - j), V = (rem + W - 1) / W, k = rem - (V - 1) * W;
     x += j;
     y += j;
     if (rem == 0) return;
-    if (k == W) {          /* whole vectors */
+    if (k == W) { /* whole vectors */
         if (V == 1) col_tile(w, r0, r1, x, ldx, bias, y, ldy, 1, 0, none);
         else if (V == 2) col_tile(w, r0, r1, x, ldx, bias, y, ldy, 2, 0, none);
         else col_tile(w, r0, r1, x, ldx, bias, y, ldy, 3, 0, none);
@@ -247,8 +250,8 @@ static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
     else col_tile(w, r0, r1, x, ldx, bias, y, ldy, 4, 1, tail);
 }
 
-void SK_VF_FN(sk_f32_spmm_nm)(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x,
-                              int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
+void SK_VF_FN(sk_f32_spmm_nm)(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
+                              int64_t ldx, const float *bias, float *y, int64_t ldy) {
     if (n == 1 && ldx == 1) {
         gemv_rows(w, r0, r1, x, bias, y, ldy);
         return;

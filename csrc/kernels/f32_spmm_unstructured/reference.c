@@ -17,7 +17,8 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
 }
 
 void sk_f32_spmm_unstructured_scalar(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x,
-                                     int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
+                                     int64_t n, int64_t ldx, const float *bias, float *y,
+                                     int64_t ldy) {
     if (w->idx_bits == 16) spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 0);
     else spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 1);
 }

@@ -27,13 +27,13 @@ SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, const 
 #define SK_LOAD_X(xr, v) \
     (TAIL && (v) == V - 1 ? sk_v4f_load_partial((xr) + 4 * (v), TAIL) : sk_v4f_load((xr) + 4 * (v)))
     /* nonzero p + u times X, its value in lane u of wv (a literal for the lane FMA) */
-#define SK_NZ_STEP(u)                                                                          \
-    do {                                                                                       \
-        const float *xr = (const float *)((const char *)x +                                    \
+#define SK_NZ_STEP(u)                                                                            \
+    do {                                                                                         \
+        const float *xr = (const float *)((const char *)x +                                      \
                                           (ptrdiff_t)sk_col_at(col, bits, p + (u)) * ldx_bytes); \
-        SK_OPAQUE(xr);                                                                         \
-        for (int v = 0; v < V; ++v)                                                            \
-            acc[(u) % S][v] = sk_v4f_fma_lane(acc[(u) % S][v], SK_LOAD_X(xr, v), wv, u);       \
+        SK_OPAQUE(xr);                                                                           \
+        for (int v = 0; v < V; ++v)                                                              \
+            acc[(u) % S][v] = sk_v4f_fma_lane(acc[(u) % S][v], SK_LOAD_X(xr, v), wv, u);         \
     } while (0)
     for (; p + 4 <= end; p += 4) {
         const sk_v4f wv = sk_v4f_load(values + p);
@@ -67,10 +67,20 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
         const float b = bias ? bias[m] : 0.0f;
         float *yrow = y + m * ldy;
         int64_t j = 0;
-        for (; j + 32 <= n; j += 32) row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 8, 1, 0);
-        if (j + 16 <= n) { row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 4, 2, 0); j += 16; }
-        if (j + 8 <= n) { row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 2, 4, 0); j += 8; }
-        if (j + 4 <= n) { row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 1, 4, 0); j += 4; }
+        for (; j + 32 <= n; j += 32)
+            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 8, 1, 0);
+        if (j + 16 <= n) {
+            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 4, 2, 0);
+            j += 16;
+        }
+        if (j + 8 <= n) {
+            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 2, 4, 0);
+            j += 8;
+        }
+        if (j + 4 <= n) {
+            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 1, 4, 0);
+            j += 4;
+        }
         switch (n - j) {
         case 1: row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 1, 4, 1); break;
         case 2: row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 1, 4, 2); break;
@@ -90,8 +100,8 @@ SK_INLINE sk_v4f gather4(const float *x, ptrdiff_t ldx, const void *col, const i
                        x[(ptrdiff_t)sk_col_at(col, bits, p + 3) * ldx]);
 }
 
-SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x,
-                         ptrdiff_t ldx, const float *bias, float *y, int64_t ldy, const int bits) {
+SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x, ptrdiff_t ldx,
+                         const float *bias, float *y, int64_t ldy, const int bits) {
     const float *SK_RESTRICT values = w->values;
     const void *col = w->col_idx;
     for (int64_t m = r0; m < r1; ++m) {

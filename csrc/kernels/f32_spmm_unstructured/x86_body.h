@@ -34,25 +34,25 @@ SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
      * load, split in general registers (the empty asm keeps GCC from narrowing that back
      * into a load per index): the gather is short of load slots, not of arithmetic. */
 #define SK_X16(c, k) x[(uint16_t)((c) >> (16 * (k)))]
-#define SK_GATHER16(X0, X1)                                                                  \
-    do {                                                                                     \
-        if (!wide) {                                                                         \
-            uint64_t c0, c1, c2, c3;                                                         \
-            memcpy(&c0, (const uint16_t *)col + p, 8);                                       \
-            memcpy(&c1, (const uint16_t *)col + p + 4, 8);                                   \
-            memcpy(&c2, (const uint16_t *)col + p + 8, 8);                                   \
-            memcpy(&c3, (const uint16_t *)col + p + 12, 8);                                  \
-            __asm__("" : "+r"(c0), "+r"(c1), "+r"(c2), "+r"(c3));                            \
-            X0 = sk_v8f_make(SK_X16(c0, 0), SK_X16(c0, 1), SK_X16(c0, 2), SK_X16(c0, 3),     \
-                             SK_X16(c1, 0), SK_X16(c1, 1), SK_X16(c1, 2), SK_X16(c1, 3));    \
-            X1 = sk_v8f_make(SK_X16(c2, 0), SK_X16(c2, 1), SK_X16(c2, 2), SK_X16(c2, 3),     \
-                             SK_X16(c3, 0), SK_X16(c3, 1), SK_X16(c3, 2), SK_X16(c3, 3));    \
-        } else {                                                                             \
-            X0 = sk_v8f_make(SK_XG(0), SK_XG(1), SK_XG(2), SK_XG(3),                         \
-                             SK_XG(4), SK_XG(5), SK_XG(6), SK_XG(7));                        \
-            X1 = sk_v8f_make(SK_XG(8), SK_XG(9), SK_XG(10), SK_XG(11),                       \
-                             SK_XG(12), SK_XG(13), SK_XG(14), SK_XG(15));                    \
-        }                                                                                    \
+#define SK_GATHER16(X0, X1)                                                                        \
+    do {                                                                                           \
+        if (!wide) {                                                                               \
+            uint64_t c0, c1, c2, c3;                                                               \
+            memcpy(&c0, (const uint16_t *)col + p, 8);                                             \
+            memcpy(&c1, (const uint16_t *)col + p + 4, 8);                                         \
+            memcpy(&c2, (const uint16_t *)col + p + 8, 8);                                         \
+            memcpy(&c3, (const uint16_t *)col + p + 12, 8);                                        \
+            __asm__("" : "+r"(c0), "+r"(c1), "+r"(c2), "+r"(c3));                                  \
+            X0 = sk_v8f_make(SK_X16(c0, 0), SK_X16(c0, 1), SK_X16(c0, 2), SK_X16(c0, 3),           \
+                             SK_X16(c1, 0), SK_X16(c1, 1), SK_X16(c1, 2), SK_X16(c1, 3));          \
+            X1 = sk_v8f_make(SK_X16(c2, 0), SK_X16(c2, 1), SK_X16(c2, 2), SK_X16(c2, 3),           \
+                             SK_X16(c3, 0), SK_X16(c3, 1), SK_X16(c3, 2), SK_X16(c3, 3));          \
+        } else {                                                                                   \
+            X0 = sk_v8f_make(SK_XG(0), SK_XG(1), SK_XG(2), SK_XG(3), SK_XG(4), SK_XG(5), SK_XG(6), \
+                             SK_XG(7));                                                            \
+            X1 = sk_v8f_make(SK_XG(8), SK_XG(9), SK_XG(10), SK_XG(11), SK_XG(12), SK_XG(13),       \
+                             SK_XG(14), SK_XG(15));                                                \
+        }                                                                                          \
     } while (0)
     for (int64_t m = r0; m < r1; ++m) {
         int64_t p = w->row_ptr[m];
@@ -64,7 +64,7 @@ SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
             a0 = sk_v8f_fma(a0, sk_v8f_load(values + p), x0);
             a1 = sk_v8f_fma(a1, sk_v8f_load(values + p + 8), x1);
         }
-        const int64_t rem = end - p;                     /* 0..15 left */
+        const int64_t rem = end - p; /* 0..15 left */
         if (rem > 0 && p + 16 <= w->nnz) {
             /* Branch-free tail: two 8-wide steps whose lanes past the row's end are
              * masked off. The indices read there belong to the next rows (in bounds,
@@ -90,8 +90,8 @@ SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
 /* One row of W times V vectors of X columns (the last one masked by `tail` when
  * MASKED), U nonzeros per step into U sets of accumulators (U = 8: then one step of 4). */
 SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, int wide, int64_t p,
-                        int64_t end, const float *x, int64_t ldx, float b, float *yrow,
-                        const int V, const int U, const int MASKED, sk_vmask tail) {
+                        int64_t end, const float *x, int64_t ldx, float b, float *yrow, const int V,
+                        const int U, const int MASKED, sk_vmask tail) {
     enum { W = SK_VF_LANES };
     sk_vf acc[8][4];
     for (int u = 0; u < U; ++u)
@@ -149,7 +149,8 @@ SK_INLINE void quad_tile(const float *SK_RESTRICT values, const void *col, int w
         for (int r = 0; r < 4; ++r) {
             const sk_vf wv = sk_vf_splat(values[p[r] + s]);
             const float *xr = x + sk_col_at(col, bits, p[r] + s) * ldx;
-            for (int v = 0; v < 4; ++v) acc[r][v] = sk_vf_fma(acc[r][v], wv, sk_vf_load(xr + W * v));
+            for (int v = 0; v < 4; ++v)
+                acc[r][v] = sk_vf_fma(acc[r][v], wv, sk_vf_load(xr + W * v));
         }
     }
     for (int r = 0; r < 4; ++r) {
@@ -158,7 +159,8 @@ SK_INLINE void quad_tile(const float *SK_RESTRICT values, const void *col, int w
         int64_t q = p[r] + common;
         for (; q + 2 <= e[r]; q += 2) {
             const sk_vf w0 = sk_vf_splat(values[q]), w1 = sk_vf_splat(values[q + 1]);
-            const float *x0 = x + sk_col_at(col, bits, q) * ldx, *x1 = x + sk_col_at(col, bits, q + 1) * ldx;
+            const float *x0 = x + sk_col_at(col, bits, q) * ldx,
+                        *x1 = x + sk_col_at(col, bits, q + 1) * ldx;
             for (int v = 0; v < 4; ++v) {
                 acc[r][v] = sk_vf_fma(acc[r][v], w0, sk_vf_load(x0 + W * v));
                 t[v] = sk_vf_fma(t[v], w1, sk_vf_load(x1 + W * v));
@@ -167,7 +169,8 @@ SK_INLINE void quad_tile(const float *SK_RESTRICT values, const void *col, int w
         if (q < e[r]) {
             const sk_vf w0 = sk_vf_splat(values[q]);
             const float *x0 = x + sk_col_at(col, bits, q) * ldx;
-            for (int v = 0; v < 4; ++v) acc[r][v] = sk_vf_fma(acc[r][v], w0, sk_vf_load(x0 + W * v));
+            for (int v = 0; v < 4; ++v)
+                acc[r][v] = sk_vf_fma(acc[r][v], w0, sk_vf_load(x0 + W * v));
         }
         float *yr = y + (m + r) * ldy;
         for (int v = 0; v < 4; ++v) sk_vf_store(yr + W * v, sk_vf_add(acc[r][v], t[v]));
@@ -177,8 +180,8 @@ SK_INLINE void quad_tile(const float *SK_RESTRICT values, const void *col, int w
 /* Quads [q0, q1) times one 4-vector tile from the panel layout (sparsekern.h): panels
  * outermost, so each panel of X (SK_PANEL_K rows of the tile) stays in L1 while every
  * quad passes over it; Y is reloaded per panel. Padding (value 0) multiplies row 0. */
-SK_INLINE void panel_quads(const sk_csr_f32 *w, int64_t q0, int64_t q1, const float *x,
-                           int64_t ldx, const float *bias, float *y, int64_t ldy) {
+SK_INLINE void panel_quads(const sk_csr_f32 *w, int64_t q0, int64_t q1, const float *x, int64_t ldx,
+                           const float *bias, float *y, int64_t ldy) {
     enum { W = SK_VF_LANES };
     const int64_t P = (w->cols + SK_PANEL_K - 1) / SK_PANEL_K;
     for (int64_t p = 0; p < P; ++p) {
@@ -195,7 +198,8 @@ SK_INLINE void panel_quads(const sk_csr_f32 *w, int64_t q0, int64_t q1, const fl
                 for (int r = 0; r < 4; ++r) {
                     const float *xr = xp + (int64_t)w->panel_col[e + r] * ldx;
                     const sk_vf wv = sk_vf_splat(w->panel_val[e + r]);
-                    for (int v = 0; v < 4; ++v) acc[r][v] = sk_vf_fma(acc[r][v], wv, sk_vf_load(xr + W * v));
+                    for (int v = 0; v < 4; ++v)
+                        acc[r][v] = sk_vf_fma(acc[r][v], wv, sk_vf_load(xr + W * v));
                 }
             }
             for (int r = 0; r < 4; ++r) {
@@ -217,11 +221,20 @@ SK_INLINE void row_cols(const sk_csr_f32 *w, int64_t m, const float *x, int64_t 
     float *yrow = y + m * ldy;
     const sk_vmask none = sk_vmask_none();
     int64_t j = j0;
-    for (; j + 4 * W <= n; j += 4 * W) row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 4, 2, 0, none);
-    if (j + 2 * W <= n) { row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 2, 4, 0, none); j += 2 * W; }
+    for (; j + 4 * W <= n; j += 4 * W)
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 4, 2, 0, none);
+    if (j + 2 * W <= n) {
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 2, 4, 0, none);
+        j += 2 * W;
+    }
     /* one vector: 8 sets of accumulators (with 4 the FMA latency bounds the loop) */
-    if (j + W <= n) { row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 8, 0, none); j += W; }
-    if (j < n) row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 1, sk_vmask_first(n - j));
+    if (j + W <= n) {
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 8, 0, none);
+        j += W;
+    }
+    if (j < n)
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 1,
+                 sk_vmask_first(n - j));
 }
 
 SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x, int64_t n,
@@ -233,9 +246,11 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
         const int64_t q0 = (r0 + 3) / 4, q1 = r1 / 4 < w->rows / 4 ? r1 / 4 : w->rows / 4;
         if (q0 < q1) {
             for (; m < 4 * q0; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
-            for (int64_t j = 0; j < nt; j += T) panel_quads(w, q0, q1, x + j, ldx, bias, y + j, ldy);
+            for (int64_t j = 0; j < nt; j += T)
+                panel_quads(w, q0, q1, x + j, ldx, bias, y + j, ldy);
             if (nt < n)
-                for (int64_t r = 4 * q0; r < 4 * q1; ++r) row_cols(w, r, x, nt, n, ldx, bias, y, ldy, wide);
+                for (int64_t r = 4 * q0; r < 4 * q1; ++r)
+                    row_cols(w, r, x, nt, n, ldx, bias, y, ldy, wide);
             m = 4 * q1;
         }
     } else if (SK_SPMM_U_QUADS && nt > 0 && w->nnz >= 48 * w->rows) {
@@ -248,7 +263,8 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
             for (int64_t j = 0; j < nt; j += T)
                 quad_tile(w->values, w->col_idx, wide, w->row_ptr, m, x + j, ldx, bias, y + j, ldy);
             if (nt < n)
-                for (int64_t r = m; r < m + 4; ++r) row_cols(w, r, x, nt, n, ldx, bias, y, ldy, wide);
+                for (int64_t r = m; r < m + 4; ++r)
+                    row_cols(w, r, x, nt, n, ldx, bias, y, ldy, wide);
         }
     }
     for (; m < r1; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
@@ -265,9 +281,9 @@ SK_NOINLINE void gemv_rows32(const sk_csr_f32 *w, int64_t r0, int64_t r1, const 
     gemv_rows(w, r0, r1, x, bias, y, ldy, 1);
 }
 
-void SK_VF_FN(sk_f32_spmm_unstructured)(const sk_csr_f32 *w, int64_t r0, int64_t r1,
-                                        const float *x, int64_t n, int64_t ldx,
-                                        const float *bias, float *y, int64_t ldy) {
+void SK_VF_FN(sk_f32_spmm_unstructured)(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x,
+                                        int64_t n, int64_t ldx, const float *bias, float *y,
+                                        int64_t ldy) {
     const int wide = w->idx_bits == 32;
     if (n == 1 && ldx == 1) {
         if (wide) gemv_rows32(w, r0, r1, x, bias, y, ldy);
