@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import reference
+
 
 @dataclass(frozen=True)
 class Case:
@@ -61,6 +63,28 @@ def make_weights(rng, m, k, density=0.3, pattern="random") -> np.ndarray:
 
 def make_x(rng, *shape) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
+
+
+def relu_x(rng, *shape, zero=0.5):
+    """make_x with about ``zero`` of the entries set to 0 (a ReLU's output), for the act tests."""
+    x = make_x(rng, *shape)
+    x[rng.random(shape) < zero] = 0
+    return x
+
+
+# N:M patterns (the format and op tests), "N:M" -> (N, M), and W pruned by the reference mask
+NM_PATTERNS = ["2:4", "1:4", "3:4", "1:8", "2:8", "3:8", "4:8", "5:8", "7:8",
+               "1:16", "2:16", "4:16", "5:16", "8:16", "15:16"]
+
+
+def nm_split(pattern):
+    n, m = pattern.split(":")
+    return int(n), int(m)
+
+
+def nm_pruned(W, pattern):
+    """W with the reference mask applied (what pack(W, pattern) must hold)."""
+    return np.where(reference.nm_mask(W, *nm_split(pattern)), W, np.float32(0))
 
 
 def _grid() -> list[Case]:

@@ -40,9 +40,11 @@ REQS=${SK_ARM_REQS:-numpy cffi threadpoolctl scipy pytest hypothesis}
 # threads checks measure qemu there, and run natively on x86-64 instead.
 K_DEFAULT='not (c-scalar or c-avx2 or c-avx512 or numba or rss_stable_over_short_lived_threads or scratch_not_kept_by_exited_threads)'
 K=${SK_ARM_K:-$K_DEFAULT}
-# One test file per kernel family plus the dispatch tests: what --quick runs.
-QUICK_TESTS="tests/test_kernels_f32_spmm_unstructured.py tests/test_kernels_f32_spmm_nm.py
-  tests/test_act.py tests/test_conv.py tests/test_dispatch.py"
+# The kernel-family test files (C ABI, act and conv2d ops and formats) plus the dispatch
+# tests: what --quick runs.
+QUICK_TESTS="tests/kernels/test_kernel_f32_spmm_unstructured.py tests/kernels/test_kernel_f32_spmm_nm.py
+  tests/kernels/test_kernel_f32_act_linear.py tests/ops/test_op_act.py tests/formats/test_format_act.py
+  tests/ops/test_op_conv2d.py tests/formats/test_format_conv.py tests/test_dispatch.py"
 # Python packages Debian's python3.11 needs to start with its whole stdlib (ssl, sqlite3,
 # ctypes, lzma, ...); apt resolves their library dependencies. libstdc++6: numpy and scipy
 # wheels link it (manylinux allows that). libgomp is vendored into our wheel by auditwheel.

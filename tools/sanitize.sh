@@ -8,7 +8,8 @@
 # files (BUILD_DIR/reports, subprocesses' included, so a report in a subprocess whose
 # failure a test expects still counts) and printed at the end. Knobs (environment):
 #   SK_SAN_ROUNDS   test_kernels rounds (default 1000, about 45 s)
-#   SK_SAN_TESTS    pytest paths (default tests/test_*.py but test_reference.py, a lint)
+#   SK_SAN_TESTS    pytest paths (default tests/test_*.py and tests/{kernels,formats,ops}/test_*.py
+#                   but test_reference.py, a lint)
 #   SK_SAN_K        pytest -k (default: no numba, and none of the tests that bound RSS
 #                   growth: ASan's quarantine and shadow memory make RSS meaningless)
 # Installs gcc, cmake and ninja with apt-get when missing; when this Python lacks the test
@@ -66,7 +67,9 @@ if [ -n "${SK_SAN_TESTS:-}" ]; then
   read -r -a TESTS <<<"$SK_SAN_TESTS"
 else
   TESTS=()
-  for f in tests/test_*.py; do [ "$f" = tests/test_reference.py ] || TESTS+=("$f"); done
+  for f in tests/test_*.py tests/{kernels,formats,ops}/test_*.py; do
+    [ "$f" = tests/test_reference.py ] || TESTS+=("$f")
+  done
 fi
 echo "== pytest against the sanitized library (-k \"$K\")"
 env -u SPARSEKERN_ISA -u SPARSEKERN_BACKEND LD_PRELOAD="$LIBASAN" PYTHONPATH="$SK_ROOT" \

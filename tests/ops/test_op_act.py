@@ -2,22 +2,14 @@
 Wa @ X, DeltaLinear; every C ISA variant and numba against reference.py."""
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sparsekern as sk
-from _cases import make_weights, make_x
+from _cases import make_weights, make_x, relu_x
 from reference import DeltaCheck, assert_act_linear, assert_linear, assert_matmul
-
-
-def relu_x(rng, *shape, zero=0.5):
-    x = make_x(rng, *shape)
-    x[rng.random(shape) < zero] = 0
-    return x
 
 
 # -- exact mode -----------------------------------------------------------------------------
@@ -290,94 +282,3 @@ def test_bad_arguments(backend, rng):
         sk.linear(make_x(rng, 7), Wa, topk=2)
     with pytest.raises(TypeError):
         sk.pack(W, "act", sparsity=0.5)
-
-
-# -- the format -----------------------------------------------------------------------------
-
-def test_format_roundtrip(tmp_path, rng):
-    W = make_weights(rng, 6, 9, 0.5)
-    Wa = sk.pack(W, "act")
-    assert isinstance(Wa, sk.ActMatrix) and Wa.format == "act"
-    assert Wa.shape == (6, 9) and Wa.nnz == np.count_nonzero(W)
-    assert Wa.nbytes == 4 * 6 * 9 + 4 * 9
-    np.testing.assert_array_equal(Wa.to_dense(), W)
-    assert Wa.wt.shape == (9, 6) and not Wa.wt.flags.writeable
-    assert "act" in repr(Wa)
-    p = tmp_path / "w.npz"
-    sk.save(p, Wa)
-    assert sk.load(p) == Wa
-    assert pickle.loads(pickle.dumps(Wa)) == Wa
-    assert sk.ActMatrix(Wa.shape, Wa.wt, Wa.norms) == Wa
-    assert sk.ActMatrix(Wa.shape, W.T) == Wa
-    W64 = W.astype(np.float64)
-    W64[0, 0] = np.nan
-    assert not sk.pack(W64, "act").finite
-
-
-def test_format_validation(tmp_path, rng):
-    W = make_weights(rng, 6, 9, pattern="dense")
-    Wa = sk.pack(W, "act")
-    with pytest.raises(ValueError, match="shape"):
-        sk.ActMatrix((6, 9), W)
-    with pytest.raises(ValueError, match="norms"):
-        sk.ActMatrix((6, 9), W.T, Wa.norms * 2)
-    with pytest.raises(ValueError, match="norms"):
-        sk.ActMatrix((6, 9), W.T, Wa.norms[:5])
-    with pytest.raises(TypeError):
-        sk.ActMatrix((6, 9), W.T.astype(complex))
-    with pytest.raises(ValueError):
-        sk.ActMatrix((6, -9), W.T)
-    p = tmp_path / "bad.npz"
-    np.savez(p, sparsekern_format=np.array("act"), shape=np.array([6, 9]), version=np.array(1),
-             wt=W, norms=Wa.norms)
-    with pytest.raises(ValueError):
-        sk.load(p)
-    np.savez(p, sparsekern_format=np.array("act"), shape=np.array([6, 9]), version=np.array(1),
-             wt=Wa.wt, norms=Wa.norms + 1)
-    with pytest.raises(ValueError, match="norms"):
-        sk.load(p)
-    np.savez(p, sparsekern_format=np.array("act"), shape=np.array([6, 9]), version=np.array(1),
-             wt=Wa.wt)
-    assert sk.load(p) == Wa        # norms are recomputed when absent
-
-
-# -- the C ABI directly ---------------------------------------------------------------------
-
-def test_c_abi_strides_and_errors(c_isa, rng):
-    from _capi import addr, c_backend, isa_index
-
-    c = c_backend()
-    ffi, lib = c.ffi, c.lib
-    m, k, n = 19, 23, 3
-    W = make_weights(rng, m, k, pattern="dense")
-    Wa = sk.pack(W, "act")
-    h = c._act_handle(Wa)
-    ldx, ldy = k + 5, m + 3
-    X = np.full((n, ldx), np.nan, np.float32)
-    x = relu_x(rng, n, k)
-    X[:, :k] = x
-    Y = np.full((n, ldy), -7.0, np.float32)
-    na = ffi.new("int64_t *")
-    fp = lambda a: ffi.cast("float *", addr(a))  # noqa: E731
-    st = lib.sk_f32_act_linear_isa(isa_index(c_isa), h, n, fp(X), ldx, ffi.NULL, fp(Y), ldy,
-                                   0.0, -1, 0, na)
-    assert st == 0
-    assert na[0] == np.count_nonzero(x)
-    assert_linear(Y[:, :m], x, W)
-    assert (Y[:, m:] == -7.0).all()
-    args = (h, n, fp(X), ldx, ffi.NULL, fp(Y), ldy)
-    assert lib.sk_f32_act_linear_isa(isa_index(c_isa), *args, float("nan"), -1, 0, na) == -1
-    assert lib.sk_f32_act_linear_isa(isa_index(c_isa), *args, 0.0, -1, 7, na) == -1
-    assert lib.sk_f32_act_linear_isa(isa_index(c_isa), h, n, fp(X), k - 1, ffi.NULL, fp(Y), ldy,
-                                     0.0, -1, 0, na) == -1
-    assert lib.sk_f32_act_linear_isa(isa_index(c_isa), ffi.NULL, n, fp(X), ldx, ffi.NULL, fp(Y),
-                                     ldy, 0.0, -1, 0, na) == -1
-    xref = np.zeros((n, k), np.float32)
-    y = np.zeros((n, m), np.float32)
-    assert lib.sk_f32_act_delta_isa(isa_index(c_isa), h, n, fp(X), ldx, fp(xref), fp(y), -1.0,
-                                    na) == -1
-    assert lib.sk_f32_act_delta_isa(isa_index(c_isa), h, n, fp(X), ldx, fp(xref), fp(y), 0.0,
-                                    na) == 0
-    assert na[0] == np.count_nonzero(x)
-    np.testing.assert_array_equal(xref, x)
-    assert_linear(y, x, W)

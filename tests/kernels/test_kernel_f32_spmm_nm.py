@@ -97,7 +97,7 @@ GUARD_SCRIPT = textwrap.dedent(r"""
     from _capi import c_backend, nm_struct, SK_OK
     from _cases import make_weights, make_x
     from reference import assert_matmul
-    from test_kernels_f32_spmm_nm import spmm_nm
+    from test_kernel_f32_spmm_nm import spmm_nm
 
     from _guard import guarded
 
