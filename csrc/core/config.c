@@ -142,6 +142,17 @@ int sk_set_isa(int isa) {
 
 const char *sk_isa_name(int isa) { return isa >= 0 && isa < SK_ISA_COUNT ? isa_names[isa] : NULL; }
 
+int sk_kernel_tiling(int family, int isa, sk_tiling *out) {
+    if (!out || isa < 0 || isa >= SK_ISA_COUNT) return SK_ERR_INVALID_ARG;
+    switch (family) {
+    case SK_FAMILY_SPMM_UNSTRUCTURED: return sk_f32_spmm_unstructured_tiling(isa, out);
+    case SK_FAMILY_SPMM_NM: return sk_f32_spmm_nm_tiling(isa, out);
+    case SK_FAMILY_ACT_LINEAR: return sk_f32_act_linear_tiling(isa, out);
+    case SK_FAMILY_CONV2D_SPARSE: return sk_f32_conv2d_sparse_tiling(isa, out);
+    default: return SK_ERR_INVALID_ARG;
+    }
+}
+
 int sk_isa_env_error(void) {
     sk_init();
     return g_env_error;

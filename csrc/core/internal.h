@@ -30,18 +30,31 @@ typedef void sk_f32_spmm_unstructured_ukernel_fn(const sk_csr_f32 *w, int64_t ro
 typedef sk_f32_spmm_unstructured_ukernel_fn *sk_f32_spmm_unstructured_ukernel;
 
 sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_scalar;
+extern const sk_tiling sk_f32_spmm_unstructured_tiling_scalar;
 #if defined(SK_HAVE_AVX2)
 sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_avx2;
+extern const sk_tiling sk_f32_spmm_unstructured_tiling_avx2;
 #endif
 #if defined(SK_HAVE_NEON)
 sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_neon;
+extern const sk_tiling sk_f32_spmm_unstructured_tiling_neon;
 #endif
 #if defined(SK_HAVE_WASMSIMD)
 sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_wasmsimd;
+extern const sk_tiling sk_f32_spmm_unstructured_tiling_wasmsimd;
 #endif
 #if defined(SK_HAVE_AVX512)
 sk_f32_spmm_unstructured_ukernel_fn sk_f32_spmm_unstructured_avx512;
+extern const sk_tiling sk_f32_spmm_unstructured_tiling_avx512;
 #endif
+
+/* The kernels' tilings (sparsekern.h: sk_tiling), one per compiled ISA variant, next to
+ * each kernel; each family's operator completes its own fields and dispatches on the ISA
+ * (SK_OK, or SK_ERR_UNSUPPORTED when the variant is not compiled in). */
+int sk_f32_spmm_unstructured_tiling(int isa, sk_tiling *out);
+int sk_f32_spmm_nm_tiling(int isa, sk_tiling *out);
+int sk_f32_act_linear_tiling(int isa, sk_tiling *out);
+int sk_f32_conv2d_sparse_tiling(int isa, sk_tiling *out);
 
 /* Dispatch: the ISA in use (after detection, SPARSEKERN_ISA and sk_set_isa). */
 int sk_isa_current(void);

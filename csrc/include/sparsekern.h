@@ -206,6 +206,60 @@ int sk_f32_conv2d_sparse(const sk_csr_f32 *w, const sk_conv2d_geom *g, const flo
 int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom *g, const float *x,
                              const float *bias, float *y);
 
+/* Kernel families, for sk_kernel_tiling. */
+enum {
+    SK_FAMILY_SPMM_UNSTRUCTURED = 0,
+    SK_FAMILY_SPMM_NM = 1,
+    SK_FAMILY_ACT_LINEAR = 2,
+    SK_FAMILY_CONV2D_SPARSE = 3,
+    SK_FAMILY_COUNT = 4
+};
+
+/* How a family's ISA variant blocks its work: the sizes at which its code paths change,
+ * for tests that want shapes at, below and above each edge. Informational: nothing
+ * else depends on it. "Columns" are the N of X (SpMM), the outputs (act_linear) or the
+ * output row width w_out (conv2d); "a row's entries" are its nonzeros (unstructured, and
+ * conv2d's taps per output channel), its slots (N:M) or its active channels (act).
+ *   n_tiles     column widths the kernel steps through, widest first, 0-padded; the last
+ *               is one vector (fewer columns: a masked or partial tail). N:M x86: the
+ *               widest tile and one vector (the rest is one tile of whole vectors, the
+ *               last masked)
+ *   k_step      a row's entries consumed per inner step (n > 1 path)
+ *   k_step1     the same on the batch-1 path (n == 1; N:M: slots per step, a step
+ *               covering k_step1 / n groups; conv2d: as k_step)
+ *   k_block     a row length at which the blocking changes (0: none): N:M, columns of W
+ *               per K block of the widest tile; unstructured, the mean row length from
+ *               which rows run row_block at a time; conv2d, the taps per channel above
+ *               which rows wider than k_block run row_block1 rows at a time
+ *   row_block   rows per register tile (unstructured: row quads; act: batch rows)
+ *   row_block1  rows per register tile of the kernel's other row path: N:M, one-vector
+ *               tiles; conv2d, long channels of wide rows (row_block where there is no
+ *               such path); unstructured and act, the rows outside row tiles (1)
+ *   row_group   rows per outer block (0: none): N:M, the kernel's row blocks; act, the
+ *               operator's union blocks of batch rows; conv2d, the operator's blocks of
+ *               output rows (more than one input channel per group)
+ *   col_block   the operator's block of columns (0: none): SpMM, X is copied in blocks
+ *               of this many columns (when N exceeds it); act, outputs per column tile
+ *               of a batch block, divided among its rows (at least 64, a multiple of 16)
+ *   col_block1  act: batch 1 runs whole rows of up to this many outputs, longer ones in
+ *               tiles of half that (0: none) */
+typedef struct {
+    int32_t n_tiles[6];
+    int32_t k_step;
+    int32_t k_step1;
+    int32_t k_block;
+    int32_t row_block;
+    int32_t row_block1;
+    int32_t row_group;
+    int32_t col_block;
+    int32_t col_block1;
+} sk_tiling;
+
+/* The tiling of family (SK_FAMILY_*) on ISA variant isa, whether or not this CPU runs it.
+ * SK_ERR_INVALID_ARG for an unknown family or ISA or a NULL out; SK_ERR_UNSUPPORTED when
+ * that ISA is not compiled in. */
+int sk_kernel_tiling(int family, int isa, sk_tiling *out);
+
 /* Configuration. The ISA in use is the best one this CPU supports, capped by
  * the environment variable SPARSEKERN_ISA (scalar|avx2|avx512|neon|wasmsimd)
  * read once at first use, and by sk_set_isa. */

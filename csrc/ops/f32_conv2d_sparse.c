@@ -22,6 +22,8 @@
 #endif
 
 #define SK_MIN_PARALLEL_WORK (1 << 16)
+/* output rows per block of the kernel calls (1..16 measured within noise at 56x56) */
+#define SK_CONV_ROW_BLOCK 4
 
 static sk_f32_conv2d_sparse_ukernel ukernel_for(int isa) {
     switch (isa) {
@@ -40,6 +42,34 @@ static sk_f32_conv2d_sparse_ukernel ukernel_for(int isa) {
 #endif
     default: return NULL;
     }
+}
+
+static const sk_tiling *tiling_for(int isa) {
+    switch (isa) {
+    case SK_ISA_SCALAR: return &sk_f32_conv2d_sparse_tiling_scalar;
+#if defined(SK_HAVE_AVX2)
+    case SK_ISA_AVX2: return &sk_f32_conv2d_sparse_tiling_avx2;
+#endif
+#if defined(SK_HAVE_AVX512)
+    case SK_ISA_AVX512: return &sk_f32_conv2d_sparse_tiling_avx512;
+#endif
+#if defined(SK_HAVE_NEON)
+    case SK_ISA_NEON: return &sk_f32_conv2d_sparse_tiling_neon;
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+    case SK_ISA_WASMSIMD: return &sk_f32_conv2d_sparse_tiling_wasmsimd;
+#endif
+    default: return NULL;
+    }
+}
+
+/* The variant's tiling and the operator's row block (sparsekern.h: sk_kernel_tiling). */
+int sk_f32_conv2d_sparse_tiling(int isa, sk_tiling *out) {
+    const sk_tiling *t = tiling_for(isa);
+    if (!t) return SK_ERR_UNSUPPORTED;
+    *out = *t;
+    out->row_group = SK_CONV_ROW_BLOCK;
+    return SK_OK;
 }
 
 /* floor(a / b) for b > 0 */
@@ -320,7 +350,6 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
     /* scanned before the kernels, not after: the scan then brings x into the caches
      * the kernels read it from, instead of reading it a second time from further out */
     const int x_bad = in_image > 0 && has_nonfinite_any(isa, x, g->batch * in_image);
-    const int64_t row_block = 4; /* rows per block (1..16 measured within noise at 56x56) */
     int nt = sk_threads_current();
     if (((double)w->nnz + (double)g->c_out) * (double)out_plane < SK_MIN_PARALLEL_WORK) nt = 1;
     if (nt > g->c_out) nt = (int)g->c_out;
@@ -361,7 +390,7 @@ int sk_f32_conv2d_sparse_isa(int isa, const sk_csr_f32 *w, const sk_conv2d_geom 
          * outermost and every output channel inside, so the few input rows a block reads
          * (cg * (rb + kh - 1) rows) stay in L1 while every channel's weights pass over
          * them; with one (depthwise), channel by channel. */
-        const int64_t rb = cg > 1 ? row_block : g->h_out;
+        const int64_t rb = cg > 1 ? SK_CONV_ROW_BLOCK : g->h_out;
         const int64_t nblk = (g->h_out + rb - 1) / rb;
 #if defined(_OPENMP)
         if (nt > 1 && nblk > 1) {

@@ -52,6 +52,34 @@ static sk_f32_spmm_nm_ukernel ukernel_for(int isa) {
     }
 }
 
+static const sk_tiling *tiling_for(int isa) {
+    switch (isa) {
+    case SK_ISA_SCALAR: return &sk_f32_spmm_nm_tiling_scalar;
+#if defined(SK_HAVE_AVX2)
+    case SK_ISA_AVX2: return &sk_f32_spmm_nm_tiling_avx2;
+#endif
+#if defined(SK_HAVE_AVX512)
+    case SK_ISA_AVX512: return &sk_f32_spmm_nm_tiling_avx512;
+#endif
+#if defined(SK_HAVE_NEON)
+    case SK_ISA_NEON: return &sk_f32_spmm_nm_tiling_neon;
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+    case SK_ISA_WASMSIMD: return &sk_f32_spmm_nm_tiling_wasmsimd;
+#endif
+    default: return NULL;
+    }
+}
+
+/* The variant's tiling and the operator's column block (sparsekern.h: sk_kernel_tiling). */
+int sk_f32_spmm_nm_tiling(int isa, sk_tiling *out) {
+    const sk_tiling *t = tiling_for(isa);
+    if (!t) return SK_ERR_UNSUPPORTED;
+    *out = *t;
+    out->col_block = SK_NM_NC;
+    return SK_OK;
+}
+
 /* Row stride of the X buffer for a block of cn columns: 64-byte rows (32 when cn <= 8,
  * whose loads then stay within one line); cn == 1 keeps 1 (the batch-1 kernel). */
 static int64_t buf_ld(int64_t cn) {

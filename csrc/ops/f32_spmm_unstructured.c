@@ -38,6 +38,34 @@ static sk_f32_spmm_unstructured_ukernel ukernel_for(int isa) {
     }
 }
 
+static const sk_tiling *tiling_for(int isa) {
+    switch (isa) {
+    case SK_ISA_SCALAR: return &sk_f32_spmm_unstructured_tiling_scalar;
+#if defined(SK_HAVE_AVX2)
+    case SK_ISA_AVX2: return &sk_f32_spmm_unstructured_tiling_avx2;
+#endif
+#if defined(SK_HAVE_AVX512)
+    case SK_ISA_AVX512: return &sk_f32_spmm_unstructured_tiling_avx512;
+#endif
+#if defined(SK_HAVE_NEON)
+    case SK_ISA_NEON: return &sk_f32_spmm_unstructured_tiling_neon;
+#endif
+#if defined(SK_HAVE_WASMSIMD)
+    case SK_ISA_WASMSIMD: return &sk_f32_spmm_unstructured_tiling_wasmsimd;
+#endif
+    default: return NULL;
+    }
+}
+
+/* The variant's tiling and the operator's column block (sparsekern.h: sk_kernel_tiling). */
+int sk_f32_spmm_unstructured_tiling(int isa, sk_tiling *out) {
+    const sk_tiling *t = tiling_for(isa);
+    if (!t) return SK_ERR_UNSUPPORTED;
+    *out = *t;
+    out->col_block = SK_NC;
+    return SK_OK;
+}
+
 /* First row whose work starts at or after `target`, work(row) = row_ptr[row] + row
  * (the + row charges a little for empty rows, which still write output). */
 static int64_t split_rows(const int64_t *row_ptr, int64_t rows, int64_t target) {

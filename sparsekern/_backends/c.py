@@ -59,6 +59,32 @@ class CBackend:
     def set_num_threads(self, n: int) -> None:
         self.lib.sk_set_num_threads(n)
 
+    # kernel families of sk_kernel_tiling, by the header's SK_FAMILY_<NAME> constants
+    FAMILIES = ("spmm_unstructured", "spmm_nm", "act_linear", "conv2d_sparse")
+
+    def tiling(self, family: str, isa: str) -> dict:
+        """How ``isa``'s kernel of ``family`` blocks its work (sk_kernel_tiling; the fields
+        of sk_tiling in sparsekern.h), for ISAs compiled in whether or not this CPU runs
+        them. ``n_tiles`` is a tuple without the 0 padding. ValueError for an unknown family
+        or ISA name, or an ISA this build does not compile."""
+        if family not in self.FAMILIES:
+            raise ValueError(f"unknown kernel family {family!r}; choose one of {self.FAMILIES}")
+        if isa not in self.isa_names:
+            raise ValueError(f"unknown ISA {isa!r}; choose one of {self.isa_names}")
+        lib, ffi = self.lib, self.ffi
+        out = ffi.new("sk_tiling *")
+        st = lib.sk_kernel_tiling(getattr(lib, f"SK_FAMILY_{family.upper()}"),
+                                  self.isa_names.index(isa), out)
+        if st == lib.SK_ERR_UNSUPPORTED:
+            raise ValueError(f"ISA {isa!r} is not compiled into {self.library_path}")
+        if st:
+            self._raise(st)
+        t = {}
+        for name, field in ffi.typeof("sk_tiling").fields:
+            v = getattr(out, name)
+            t[name] = tuple(int(e) for e in v if e) if field.type.kind == "array" else int(v)
+        return t
+
     # -- kernels -----------------------------------------------------------------
     @staticmethod
     def _lazy_handle(W, make):

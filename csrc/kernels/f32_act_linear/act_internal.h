@@ -25,17 +25,22 @@ typedef void sk_f32_act_ukernel_fn(const float *wt, int64_t ldw, const int32_t *
 typedef sk_f32_act_ukernel_fn *sk_f32_act_ukernel;
 
 sk_f32_act_ukernel_fn sk_f32_act_linear_scalar;
+extern const sk_tiling sk_f32_act_linear_tiling_scalar;
 #if defined(SK_HAVE_AVX2)
 sk_f32_act_ukernel_fn sk_f32_act_linear_avx2;
+extern const sk_tiling sk_f32_act_linear_tiling_avx2;
 #endif
 #if defined(SK_HAVE_NEON)
 sk_f32_act_ukernel_fn sk_f32_act_linear_neon;
+extern const sk_tiling sk_f32_act_linear_tiling_neon;
 #endif
 #if defined(SK_HAVE_WASMSIMD)
 sk_f32_act_ukernel_fn sk_f32_act_linear_wasmsimd;
+extern const sk_tiling sk_f32_act_linear_tiling_wasmsimd;
 #endif
 #if defined(SK_HAVE_AVX512)
 sk_f32_act_ukernel_fn sk_f32_act_linear_avx512;
+extern const sk_tiling sk_f32_act_linear_tiling_avx512;
 #endif
 
 #endif /* SK_ACT_INTERNAL_H */

@@ -4,4 +4,5 @@
 #include "simd128.h"
 
 #define SK_ACT_FN sk_f32_act_linear_neon
+#define SK_ACT_TILING sk_f32_act_linear_tiling_neon
 #include "simd128_body.h"

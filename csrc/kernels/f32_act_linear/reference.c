@@ -14,3 +14,12 @@ void sk_f32_act_linear_scalar(const float *wt, int64_t ldw, const int32_t *idx, 
         }
     }
 }
+
+/* one channel, one row and one output at a time */
+const sk_tiling sk_f32_act_linear_tiling_scalar = {
+    .n_tiles = {1},
+    .k_step = 1,
+    .k_step1 = 1,
+    .row_block = 1,
+    .row_block1 = 1,
+};

@@ -13,7 +13,8 @@
  * load; their four coefficients of one channel are one vector (coef[c*n + i..i+3] is
  * contiguous) used by lane (NEON: fmla by element, 8 columns per step with 32
  * registers). A set of rows whose 16 coefficients are all zero is skipped.
- * The includer defines SK_ACT_FN, the name of the exported function. */
+ * The includer defines SK_ACT_FN, the name of the exported function, and SK_ACT_TILING,
+ * the name of its tiling (sparsekern.h: sk_tiling). */
 #ifndef SK_ACT_SIMD128_BODY_H
 #define SK_ACT_SIMD128_BODY_H
 
@@ -21,6 +22,11 @@
 #include "act_internal.h"
 
 #define SK_ACT_U 4 /* active channels per step */
+#define SK_ACT_ROWS 4 /* batch rows per step (a vector of coefficients per channel) */
+#define SK_ACT_COLS1 16 /* batch 1: columns per step (4 vectors of y), then 4, then scalar */
+/* batch: columns per step of SK_ACT_ROWS rows (with 32 registers 8: 8 accumulators), then
+ * 4, then scalar */
+#define SK_ACT_COLS (SK_V4_REGS >= 32 ? 8 : 4)
 
 SK_INLINE void prefetch4(const float *const *next, int64_t j) {
     sk_prefetch(next[0] + j);
@@ -43,7 +49,7 @@ static void gemv_group(const float *const *w, const float *a, const float *const
     s1 = sk_v4f_fma(s1, A, q.val[1]); \
     s2 = sk_v4f_fma(s2, A, q.val[2]); \
     s3 = sk_v4f_fma(s3, A, q.val[3])
-    for (; j + 16 <= len; j += 16) {
+    for (; j + SK_ACT_COLS1 <= len; j += SK_ACT_COLS1) {
         if (next) prefetch4(next, j);
         sk_v4f s0 = sk_v4f_load(y + j), s1 = sk_v4f_load(y + j + 4);
         sk_v4f s2 = sk_v4f_load(y + j + 8), s3 = sk_v4f_load(y + j + 12);
@@ -73,8 +79,8 @@ static void gemv_group(const float *const *w, const float *a, const float *const
 static void gemv_one(const float *SK_RESTRICT w0, float a, int64_t len, float *SK_RESTRICT y) {
     const sk_v4f a0 = sk_v4f_splat(a);
     int64_t j = 0;
-    for (; j + 16 <= len; j += 16)
-        for (int k = 0; k < 16; k += 4)
+    for (; j + SK_ACT_COLS1 <= len; j += SK_ACT_COLS1)
+        for (int k = 0; k < SK_ACT_COLS1; k += 4)
             sk_v4f_store(y + j + k,
                          sk_v4f_fma(sk_v4f_load(y + j + k), a0, sk_v4f_load(w0 + j + k)));
     for (; j + 4 <= len; j += 4)
@@ -95,9 +101,9 @@ static void rows4(const float *const *w, const sk_v4f *c, int64_t len, float *y,
     S##1 = sk_v4f_fma_lane(S##1, W, CV, 1); \
     S##2 = sk_v4f_fma_lane(S##2, W, CV, 2); \
     S##3 = sk_v4f_fma_lane(S##3, W, CV, 3)
-#if SK_V4_REGS >= 32
+#if SK_ACT_COLS == 8
     /* 8 columns per step: 8 accumulators, 4 coefficient vectors, 2 weight vectors */
-    for (; j + 8 <= len; j += 8) {
+    for (; j + SK_ACT_COLS <= len; j += SK_ACT_COLS) {
         sk_v4f s0 = sk_v4f_load(y0 + j), s1 = sk_v4f_load(y1 + j);
         sk_v4f s2 = sk_v4f_load(y2 + j), s3 = sk_v4f_load(y3 + j);
         sk_v4f t0 = sk_v4f_load(y0 + j + 4), t1 = sk_v4f_load(y1 + j + 4);
@@ -161,7 +167,7 @@ static void batch_group(const float *const *w, const float *coef, int64_t n,
     if (SK_V4_PREFETCH && next)
         for (int64_t j = 0; j < len; j += 16) prefetch4(next, j);
     int64_t i = 0;
-    for (; i + 4 <= n; i += 4) {
+    for (; i + SK_ACT_ROWS <= n; i += SK_ACT_ROWS) {
         sk_v4f c[SK_ACT_U];
         sk_v4u zero = sk_v4u_splat(~0u);
         for (int u = 0; u < SK_ACT_U; ++u) {
@@ -204,5 +210,13 @@ void SK_ACT_FN(const float *wt, int64_t ldw, const int32_t *idx, const float *co
         }
     }
 }
+
+const sk_tiling SK_ACT_TILING = {
+    .n_tiles = {SK_ACT_COLS1, SK_ACT_COLS, SK_ACT_COLS > 4 ? 4 : 0},
+    .k_step = SK_ACT_U,
+    .k_step1 = SK_ACT_U,
+    .row_block = SK_ACT_ROWS,
+    .row_block1 = 1,
+};
 
 #endif

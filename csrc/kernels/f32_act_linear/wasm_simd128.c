@@ -5,4 +5,5 @@
 #include "simd128.h"
 
 #define SK_ACT_FN sk_f32_act_linear_wasmsimd
+#define SK_ACT_TILING sk_f32_act_linear_tiling_wasmsimd
 #include "simd128_body.h"

@@ -20,6 +20,8 @@
 /* rows per batch step: 4 (16 coefficients, 1.5 loads per FMA instead of 2.5 for one row)
  * with 32 registers, 2 with 16 */
 #define SK_ACT_ROWS (SK_VF_REGS >= 32 ? 4 : 2)
+/* batch 1: vectors of y per step (the loop is written out for 2), then masked vectors */
+#define SK_ACT_GEMV_V 2
 
 /* the batch path's prefetch of the next group: into L2 with AVX-512, L1 with AVX2 */
 SK_INLINE void batch_prefetch(const float *p) {
@@ -34,10 +36,10 @@ static void gemv_group(const float *const *w, const float *coef, const float *co
     sk_vf a[SK_ACT_U];
     for (int u = 0; u < SK_ACT_U; ++u) a[u] = sk_vf_splat(coef[u]);
     int64_t j = j0;
-    for (; j + 2 * W <= j1; j += 2 * W) {
+    for (; j + SK_ACT_GEMV_V * W <= j1; j += SK_ACT_GEMV_V * W) {
         if (next)
             for (int u = 0; u < SK_ACT_U; ++u)
-                for (int o = 0; o < 2 * W; o += 16) sk_prefetch(next[u] + j + o);
+                for (int o = 0; o < SK_ACT_GEMV_V * W; o += 16) sk_prefetch(next[u] + j + o);
         sk_vf s0 = sk_vf_load(y + j), s1 = sk_vf_load(y + j + W);
         sk_vf t0 = sk_vf_mul(a[1], sk_vf_load(w[1] + j));
         sk_vf t1 = sk_vf_mul(a[1], sk_vf_load(w[1] + j + W));
@@ -155,5 +157,13 @@ void SK_VF_FN(sk_f32_act_linear)(const float *wt, int64_t ldw, const int32_t *id
         }
     }
 }
+
+const sk_tiling SK_VF_FN(sk_f32_act_linear_tiling) = {
+    .n_tiles = {SK_ACT_GEMV_V * SK_VF_LANES, SK_VF_LANES},
+    .k_step = SK_ACT_U,
+    .k_step1 = SK_ACT_U,
+    .row_block = SK_ACT_ROWS,
+    .row_block1 = 1,
+};
 
 #endif

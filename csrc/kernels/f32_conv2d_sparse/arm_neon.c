@@ -5,4 +5,5 @@
 #include "simd128.h"
 
 #define SK_CONV_FN sk_f32_conv2d_sparse_neon
+#define SK_CONV_TILING sk_f32_conv2d_sparse_tiling_neon
 #include "simd128_body.h"

@@ -33,18 +33,23 @@ typedef void sk_f32_conv2d_sparse_ukernel_fn(const float *values, const int64_t 
 typedef sk_f32_conv2d_sparse_ukernel_fn *sk_f32_conv2d_sparse_ukernel;
 
 sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_scalar;
+extern const sk_tiling sk_f32_conv2d_sparse_tiling_scalar;
 #if defined(SK_HAVE_AVX2)
 sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_avx2;
+extern const sk_tiling sk_f32_conv2d_sparse_tiling_avx2;
 #endif
 #if defined(SK_HAVE_NEON)
 sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_neon;
+extern const sk_tiling sk_f32_conv2d_sparse_tiling_neon;
 #endif
 #if defined(SK_HAVE_WASMSIMD)
 sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_wasmsimd;
+extern const sk_tiling sk_f32_conv2d_sparse_tiling_wasmsimd;
 #endif
 #if defined(SK_HAVE_AVX512)
 int sk_f32_conv2d_nonfinite_avx512(const float *x, int64_t n);
 sk_f32_conv2d_sparse_ukernel_fn sk_f32_conv2d_sparse_avx512;
+extern const sk_tiling sk_f32_conv2d_sparse_tiling_avx512;
 #endif
 
 /* Valid output columns [lo, hi) of a tap (may be empty: hi <= lo). */

@@ -26,3 +26,12 @@ void sk_f32_conv2d_sparse_scalar(const float *values, const int64_t *row_ptr,
         }
     }
 }
+
+/* one output column, one tap and one row at a time */
+const sk_tiling sk_f32_conv2d_sparse_tiling_scalar = {
+    .n_tiles = {1},
+    .k_step = 1,
+    .k_step1 = 1,
+    .row_block = 1,
+    .row_block1 = 1,
+};

@@ -11,7 +11,8 @@
  * short rows) vector by vector. No input outside the tap's valid columns [lo, hi) is
  * read, and a non-finite weight reaches no lane outside them. The last vector of a row
  * is stored lane by lane when partial.
- * The includer defines SK_CONV_FN, the name of the exported function. */
+ * The includer defines SK_CONV_FN, the name of the exported function, and SK_CONV_TILING,
+ * the name of its tiling (sparsekern.h: sk_tiling). */
 #ifndef SK_CONV_SIMD128_BODY_H
 #define SK_CONV_SIMD128_BODY_H
 
@@ -19,6 +20,7 @@
 #include "conv_internal.h"
 
 #define SK_CONV_V (SK_V4_REGS / 4) /* vectors of 4 per row in a chunk */
+#define SK_CONV_ROWS 2 /* output rows per step */
 /* the accumulators stay in registers only when these loops are unrolled completely */
 #define SK_UNROLL2 _Pragma("GCC unroll 2")
 #define SK_UNROLL8 _Pragma("GCC unroll 8")
@@ -82,7 +84,7 @@ SK_INLINE void rows_chunk(const float *SK_RESTRICT values, const sk_conv_tap *SK
                           int64_t p0, int64_t p1, const float *xb, int64_t h, int64_t hb,
                           int64_t stride_h, int64_t oy, int64_t w_out, int64_t c0, float b,
                           float *y0, const int V, const int R, int64_t cn) {
-    sk_v4f acc[2][SK_CONV_V];
+    sk_v4f acc[SK_CONV_ROWS][SK_CONV_V];
     SK_UNROLL2 for (int r = 0; r < R; ++r) SK_UNROLL8 for (int v = 0; v < V; ++v) acc[r][v] =
         sk_v4f_splat(b);
     for (int64_t p = p0; p < p1; ++p) {
@@ -197,11 +199,21 @@ void SK_CONV_FN(const float *values, const int64_t *row_ptr, const sk_conv_tap *
         const int64_t p0 = row_ptr[co], p1 = row_ptr[co + 1];
         float *yc = y + co * h_out * w_out;
         int64_t oy = oy_begin;
-        for (; oy + 2 <= oy_end; oy += 2)
-            rows_all(values, taps, p0, p1, xb, h, stride_h, oy, w_out, b, yc + oy * w_out, 2);
+        for (; oy + SK_CONV_ROWS <= oy_end; oy += SK_CONV_ROWS)
+            rows_all(values, taps, p0, p1, xb, h, stride_h, oy, w_out, b, yc + oy * w_out,
+                     SK_CONV_ROWS);
         if (oy < oy_end)
             rows_all(values, taps, p0, p1, xb, h, stride_h, oy, w_out, b, yc + oy * w_out, 1);
     }
 }
+
+/* chunks of up to 4 * SK_CONV_V columns, of equal widths (multiples of one vector) */
+const sk_tiling SK_CONV_TILING = {
+    .n_tiles = {4 * SK_CONV_V, 4},
+    .k_step = 1,
+    .k_step1 = 1,
+    .row_block = SK_CONV_ROWS,
+    .row_block1 = SK_CONV_ROWS,
+};
 
 #endif

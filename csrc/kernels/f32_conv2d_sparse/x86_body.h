@@ -17,6 +17,13 @@
 
 /* output rows per step: 4 (16 accumulators) with 32 registers, 2 with 16 */
 #define SK_CONV_ROWS (SK_VF_REGS >= 32 ? 4 : 2)
+/* channels of more than SK_CONV_LONG taps whose rows are wider than SK_CONV_LONG columns
+ * run SK_CONV_ROWS_LONG rows at a time (4 rows: slower) */
+#define SK_CONV_LONG 32
+#define SK_CONV_ROWS_LONG 2
+/* vectors per chunk of a row: chunks of SK_CONV_V vectors, then one of 1..SK_CONV_V, the
+ * last vector masked */
+#define SK_CONV_V 4
 
 /* Output rows oy .. oy + R - 1 (ystep floats apart from y0), columns [c0, c0 + cn) in V
  * vectors, the last one masked by tail. */
@@ -82,9 +89,9 @@ SK_INLINE void rows_all(const float *values, const sk_conv_tap *taps, const uint
                         const int R) {
     enum { W = SK_VF_LANES };
     int64_t c0 = 0;
-    for (; c0 + 4 * W <= w_out; c0 += 4 * W)
-        rows_chunk(values, taps, masks, nvec, p0, p1, xb, h, stride_h, oy, w_out, c0, 4 * W, b, y0,
-                   w_out, 4, R, sk_vmask_first(W));
+    for (; c0 + SK_CONV_V * W <= w_out; c0 += SK_CONV_V * W)
+        rows_chunk(values, taps, masks, nvec, p0, p1, xb, h, stride_h, oy, w_out, c0, SK_CONV_V * W,
+                   b, y0, w_out, SK_CONV_V, R, sk_vmask_first(W));
     const int64_t rest = w_out - c0;
     if (rest <= 0) return;
     const int V = (int)((rest + W - 1) / W);
@@ -114,17 +121,27 @@ void SK_VF_FN(sk_f32_conv2d_sparse)(const float *values, const int64_t *row_ptr,
         float *yc = y + co * h_out * w_out;
         int64_t oy = oy_begin;
         /* long channels of wide rows ran faster with 2 rows (8 accumulators) than with 4 */
-        if (SK_CONV_ROWS >= 4 && !(w_out > 32 && p1 - p0 > 32)) {
+        if (SK_CONV_ROWS >= 4 && !(w_out > SK_CONV_LONG && p1 - p0 > SK_CONV_LONG)) {
             for (; oy + 4 <= oy_end; oy += 4) SK_CONV_ROWS_AT(4);
             if (oy_end - oy == 3) {
                 SK_CONV_ROWS_AT(3);
                 oy += 3;
             }
         }
-        for (; oy + 2 <= oy_end; oy += 2) SK_CONV_ROWS_AT(2);
+        for (; oy + SK_CONV_ROWS_LONG <= oy_end; oy += SK_CONV_ROWS_LONG)
+            SK_CONV_ROWS_AT(SK_CONV_ROWS_LONG);
         if (oy < oy_end) SK_CONV_ROWS_AT(1);
     }
 #undef SK_CONV_ROWS_AT
 }
+
+const sk_tiling SK_VF_FN(sk_f32_conv2d_sparse_tiling) = {
+    .n_tiles = {SK_CONV_V * SK_VF_LANES, SK_VF_LANES},
+    .k_step = 1,
+    .k_step1 = 1,
+    .k_block = SK_CONV_ROWS >= 4 ? SK_CONV_LONG : 0,
+    .row_block = SK_CONV_ROWS,
+    .row_block1 = SK_CONV_ROWS_LONG,
+};
 
 #endif

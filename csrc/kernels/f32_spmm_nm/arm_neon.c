@@ -4,4 +4,5 @@
 #include "simd128.h"
 
 #define SK_NM_FN sk_f32_spmm_nm_neon
+#define SK_NM_TILING sk_f32_spmm_nm_tiling_neon
 #include "simd128_body.h"

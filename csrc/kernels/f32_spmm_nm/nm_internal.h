@@ -14,17 +14,22 @@ typedef void sk_f32_spmm_nm_ukernel_fn(const sk_nm_f32 *w, int64_t row_begin, in
 typedef sk_f32_spmm_nm_ukernel_fn *sk_f32_spmm_nm_ukernel;
 
 sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_scalar;
+extern const sk_tiling sk_f32_spmm_nm_tiling_scalar;
 #if defined(SK_HAVE_AVX2)
 sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_avx2;
+extern const sk_tiling sk_f32_spmm_nm_tiling_avx2;
 #endif
 #if defined(SK_HAVE_NEON)
 sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_neon;
+extern const sk_tiling sk_f32_spmm_nm_tiling_neon;
 #endif
 #if defined(SK_HAVE_WASMSIMD)
 sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_wasmsimd;
+extern const sk_tiling sk_f32_spmm_nm_tiling_wasmsimd;
 #endif
 #if defined(SK_HAVE_AVX512)
 sk_f32_spmm_nm_ukernel_fn sk_f32_spmm_nm_avx512;
+extern const sk_tiling sk_f32_spmm_nm_tiling_avx512;
 #endif
 
 /* Small n: the same product with X given transposed, xt[n][ldxt] (column c of X is

@@ -11,3 +11,12 @@ void sk_f32_spmm_nm_scalar(const sk_nm_f32 *w, int64_t r0, int64_t r1, const flo
         sk_nm_slots_scalar(w, r, 0, slots, x, n, ldx, yrow);
     }
 }
+
+/* one column, one slot and one row at a time */
+const sk_tiling sk_f32_spmm_nm_tiling_scalar = {
+    .n_tiles = {1},
+    .k_step = 1,
+    .k_step1 = 1,
+    .row_block = 1,
+    .row_block1 = 1,
+};

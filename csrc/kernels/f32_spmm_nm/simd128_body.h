@@ -10,7 +10,8 @@
  *           memory, and a row's 16 accumulators of 64 columns amortize the position
  *           decode best on NEON (42 vs 82 instructions per stored slot at n = 64); on a
  *           16-register x86-64 host running SIMD128, 16 accumulators would spill.
- * The includer defines SK_NM_FN, the name of the exported function. */
+ * The includer defines SK_NM_FN, the name of the exported function, and SK_NM_TILING, the
+ * name of its tiling (sparsekern.h: sk_tiling). */
 #ifndef SK_NM_SIMD128_BODY_H
 #define SK_NM_SIMD128_BODY_H
 
@@ -208,14 +209,13 @@ SK_INLINE void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float
     for (int64_t r = r0; r < r1; ++r) {
         float *yrow = y + r * ldy;
         int64_t j = 0;
+        for (; j + 4 * SK_NM_TILE_V <= n; j += 4 * SK_NM_TILE_V)
+            row_tile(w, r, x + j, ldx, bias, yrow + j, SK_NM_TILE_V, 0, NN, BB);
 #if SK_NM_TILE_V >= 16
-        for (; j + 64 <= n; j += 64) row_tile(w, r, x + j, ldx, bias, yrow + j, 16, 0, NN, BB);
-        if (j + 32 <= n) {
-            row_tile(w, r, x + j, ldx, bias, yrow + j, 8, 0, NN, BB);
-            j += 32;
+        if (j + 2 * SK_NM_TILE_V <= n) {
+            row_tile(w, r, x + j, ldx, bias, yrow + j, SK_NM_TILE_V / 2, 0, NN, BB);
+            j += 2 * SK_NM_TILE_V;
         }
-#else
-        for (; j + 32 <= n; j += 32) row_tile(w, r, x + j, ldx, bias, yrow + j, 8, 0, NN, BB);
 #endif
         if (j + 16 <= n) {
             row_tile(w, r, x + j, ldx, bias, yrow + j, 4, 0, NN, BB);
@@ -250,5 +250,18 @@ void SK_NM_FN(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x, int64_
     else if (nm == 108) spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 1, 3);
     else spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 0, 0);
 }
+
+/* batch 1: quads of slots (a step is whole groups and whole quads) */
+const sk_tiling SK_NM_TILING = {
+#if SK_NM_TILE_V >= 16
+    .n_tiles = {4 * SK_NM_TILE_V, 2 * SK_NM_TILE_V, 4 * 4, 4 * 2, 4},
+#else
+    .n_tiles = {4 * SK_NM_TILE_V, 4 * 4, 4 * 2, 4},
+#endif
+    .k_step = 1,
+    .k_step1 = 4,
+    .row_block = 1,
+    .row_block1 = 1,
+};
 
 #endif

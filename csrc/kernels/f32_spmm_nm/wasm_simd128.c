@@ -4,4 +4,5 @@
 #include "simd128.h"
 
 #define SK_NM_FN sk_f32_spmm_nm_wasmsimd
+#define SK_NM_TILING sk_f32_spmm_nm_tiling_wasmsimd
 #include "simd128_body.h"

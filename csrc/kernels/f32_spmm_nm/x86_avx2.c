@@ -16,6 +16,8 @@
 
 /* ---------------------------------------------------------------- n == 1 */
 
+#define SK_NM_GEMV_LANES 8 /* slots per step: one ymm of values */
+
 typedef struct {
     sk_nm_steps st; /* 8 lanes, windows of 8 floats, 4-byte position reads */
     __m256i base, shift, pmask, vmask, wmask[16];
@@ -23,7 +25,7 @@ typedef struct {
 
 static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
     const int N = w->n, M = w->m, b = w->pos_bits;
-    p->st = sk_nm_step_plan(w, 8, 8, 4);
+    p->st = sk_nm_step_plan(w, SK_NM_GEMV_LANES, 8, 4);
     int32_t base[8], shift[8], vmask[8], wmask[16][8];
     for (int i = 0; i < 8; ++i) {
         base[i] = N ? (i / N) * M : 0;

@@ -22,6 +22,8 @@
 
 /* ---------------------------------------------------------------- n == 1 */
 
+#define SK_NM_GEMV_LANES 16 /* slots per step: one zmm of values */
+
 typedef struct {
     sk_nm_steps st; /* 16 lanes, windows of 32 floats, 8-byte position reads */
     __mmask16 vmask, wmask[8];
@@ -30,7 +32,7 @@ typedef struct {
 
 static void make_plan(const sk_nm_f32 *w, gemv_plan *p) {
     const int N = w->n, M = w->m, b = w->pos_bits;
-    p->st = sk_nm_step_plan(w, 16, 32, 8);
+    p->st = sk_nm_step_plan(w, SK_NM_GEMV_LANES, 32, 8);
     int32_t idxbase[16], shift[16];
     uint8_t shuf[64];
     for (int w8 = 0; w8 < 8; ++w8) p->wmask[w8] = 0;

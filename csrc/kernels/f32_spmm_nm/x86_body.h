@@ -10,7 +10,7 @@
  *   (acc + the step's slots from slot j0, X of its first group at xg; WORD: the
  *   positions come from one word read, steps < st.nword), and anywhere in the file
  *   gemv_rows(w, r0, r1, x, bias, y, ldy), which makes the plan and picks gemv_rows_t's
- *   template arguments.
+ *   template arguments; and SK_NM_GEMV_LANES, the slots per step (its plan's lanes).
  * n > 1: one column tile of V vectors is computed in row blocks of SK_NM_RB rows; inside
  *   them K runs in blocks of SK_NM_KC_BYTES of X (L1-resident while the block's rows pass
  *   over it; Y is read back between K blocks); each slot broadcasts its weight and does
@@ -33,6 +33,15 @@
 #endif
 #ifndef SK_NM_PF_ROWS
 #define SK_NM_PF_ROWS 8
+#endif
+/* vectors of the widest column tile (the rest of n: one tile of 1..SK_NM_TILE_V vectors) */
+#define SK_NM_TILE_V 4
+/* columns of W (rows of X) per K block of a tile of V vectors */
+#define SK_NM_KC_COLS(V) (SK_NM_KC_BYTES / ((V) * SK_VF_LANES * 4))
+/* N = 1, 2: slots per 16-byte load of weights (then splat in-lane) */
+#define SK_NM_QUAD 4
+#ifndef SK_NM_GEMV_LANES
+#error "x86_body.h: define SK_NM_GEMV_LANES (the batch-1 plan's lanes) first"
 #endif
 
 /* ---------------------------------------------------------------- n == 1 */
@@ -121,7 +130,7 @@ SK_INLINE void block_tile(const sk_nm_f32 *w, int64_t r, int64_t g0, int64_t g1,
         for (int v = 0; v < V; ++v) acc[u][v] = first ? b0 : SK_XLOAD(yrow, v);
     }
     /* NN = 1, 2: four slots of a row take one 16-byte load and in-lane splats */
-    const int GQ = NN == 1 || NN == 2 ? 4 / NN : 0;
+    const int GQ = NN == 1 || NN == 2 ? SK_NM_QUAD / NN : 0;
     for (int64_t g = g0; g < gend; g += gc) {
         const int cnt = gend - g < gc ? (int)(gend - g) : gc;
         uint64_t bits[8];
@@ -192,7 +201,7 @@ SK_INLINE void col_tile_t(const sk_nm_f32 *w, int64_t r0, int64_t r1, const floa
                           const float *bias, float *y, int64_t ldy, const int V, const int MASKED,
                           sk_vmask tail, const int NN, const int BB) {
     const int64_t G = sk_nm_groups(w);
-    int64_t kc = SK_NM_KC_BYTES / (V * SK_VF_LANES * 4) / w->m;
+    int64_t kc = SK_NM_KC_COLS(V) / w->m;
     /* >= 32 slots per row and K block, so reloading Y between blocks stays cheap */
     if (kc * w->n < 32) kc = (32 + w->n - 1) / w->n;
     if (G == 0) kc = 1;
@@ -231,8 +240,8 @@ static void spmm_rows(const sk_nm_f32 *w, int64_t r0, int64_t r1, const float *x
     enum { W = SK_VF_LANES };
     const sk_vmask none = sk_vmask_none();
     int64_t j = 0;
-    for (; j + 4 * W <= n; j += 4 * W)
-        col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, 4, 0, none);
+    for (; j + SK_NM_TILE_V * W <= n; j += SK_NM_TILE_V * W)
+        col_tile(w, r0, r1, x + j, ldx, bias, y + j, ldy, SK_NM_TILE_V, 0, none);
     const int rem = (int)(n - j), V = (rem + W - 1) / W, k = rem - (V - 1) * W;
     x += j;
     y += j;
@@ -258,5 +267,15 @@ void SK_VF_FN(sk_f32_spmm_nm)(const sk_nm_f32 *w, int64_t r0, int64_t r1, const 
     }
     spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy);
 }
+
+const sk_tiling SK_VF_FN(sk_f32_spmm_nm_tiling) = {
+    .n_tiles = {SK_NM_TILE_V * SK_VF_LANES, SK_VF_LANES},
+    .k_step = SK_NM_QUAD,
+    .k_step1 = SK_NM_GEMV_LANES,
+    .k_block = SK_NM_KC_COLS(SK_NM_TILE_V),
+    .row_block = SK_NM_ROWS(SK_NM_TILE_V),
+    .row_block1 = SK_NM_ROWS(1),
+    .row_group = SK_NM_RB,
+};
 
 #endif

@@ -3,4 +3,5 @@
 #include "simd128.h"
 
 #define SK_SPMM_U_FN sk_f32_spmm_unstructured_neon
+#define SK_SPMM_U_TILING sk_f32_spmm_unstructured_tiling_neon
 #include "simd128_body.h"

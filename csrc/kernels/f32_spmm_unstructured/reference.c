@@ -22,3 +22,12 @@ void sk_f32_spmm_unstructured_scalar(const sk_csr_f32 *w, int64_t r0, int64_t r1
     if (w->idx_bits == 16) spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 0);
     else spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 1);
 }
+
+/* one column, one nonzero and one row at a time */
+const sk_tiling sk_f32_spmm_unstructured_tiling_scalar = {
+    .n_tiles = {1},
+    .k_step = 1,
+    .k_step1 = 1,
+    .row_block = 1,
+    .row_block1 = 1,
+};

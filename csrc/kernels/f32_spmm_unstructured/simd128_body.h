@@ -7,11 +7,19 @@
  *           loads and stores: nothing past a row of X or Y is touched); each step
  *           takes 4 nonzeros, loads their values as one vector and multiplies by lane
  *           (NEON: fmla by element; SIMD128: the lane splat by a shuffle, mul, add).
- * The includer defines SK_SPMM_U_FN, the name of the exported function. */
+ * The includer defines SK_SPMM_U_FN, the name of the exported function, and
+ * SK_SPMM_U_TILING, the name of its tiling (sparsekern.h: sk_tiling). */
 #ifndef SK_SPMM_U_SIMD128_BODY_H
 #define SK_SPMM_U_SIMD128_BODY_H
 
 #include "simd128.h"
+
+/* n > 1: vectors of the widest column tile (then half, a quarter, one vector, a tail) */
+#define SK_SPMM_U_V 8
+/* nonzeros per step: one vector of values, n > 1 (used by lane) and n == 1 (two vectors,
+ * then one) */
+#define SK_SPMM_U_K 4
+#define SK_SPMM_U_GEMV_K 8
 
 /* One row of W times V vectors of X columns, 4 nonzeros per step into S sets of
  * accumulators (S divides 4). When TAIL > 0 the last vector holds only TAIL columns.
@@ -21,7 +29,7 @@
 SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, const int bits,
                         ptrdiff_t p, ptrdiff_t end, const float *x, ptrdiff_t ldx_bytes, float b,
                         float *yrow, const int V, const int S, const int TAIL) {
-    sk_v4f acc[4][8];
+    sk_v4f acc[4][SK_SPMM_U_V];
     for (int s = 0; s < S; ++s)
         for (int v = 0; v < V; ++v) acc[s][v] = sk_v4f_splat(s == 0 ? b : 0.0f);
 #define SK_LOAD_X(xr, v) \
@@ -35,7 +43,7 @@ SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, const 
         for (int v = 0; v < V; ++v)                                                              \
             acc[(u) % S][v] = sk_v4f_fma_lane(acc[(u) % S][v], SK_LOAD_X(xr, v), wv, u);         \
     } while (0)
-    for (; p + 4 <= end; p += 4) {
+    for (; p + SK_SPMM_U_K <= end; p += SK_SPMM_U_K) {
         const sk_v4f wv = sk_v4f_load(values + p);
         SK_NZ_STEP(0);
         SK_NZ_STEP(1);
@@ -60,6 +68,7 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
                          int64_t ldx, const float *bias, float *y, int64_t ldy, const int bits) {
     const float *values = w->values;
     const void *col = w->col_idx;
+    enum { V0 = SK_SPMM_U_V };
     ptrdiff_t ldxb = (ptrdiff_t)ldx * (ptrdiff_t)sizeof(float);
     SK_OPAQUE(ldxb);
     for (int64_t m = r0; m < r1; ++m) {
@@ -67,15 +76,15 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
         const float b = bias ? bias[m] : 0.0f;
         float *yrow = y + m * ldy;
         int64_t j = 0;
-        for (; j + 32 <= n; j += 32)
-            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 8, 1, 0);
-        if (j + 16 <= n) {
-            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 4, 2, 0);
-            j += 16;
+        for (; j + 4 * V0 <= n; j += 4 * V0)
+            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, V0, 1, 0);
+        if (j + 2 * V0 <= n) {
+            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, V0 / 2, 2, 0);
+            j += 2 * V0;
         }
-        if (j + 8 <= n) {
-            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 2, 4, 0);
-            j += 8;
+        if (j + V0 <= n) {
+            row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, V0 / 4, 4, 0);
+            j += V0;
         }
         if (j + 4 <= n) {
             row_tile(values, col, bits, p, end, x + j, ldxb, b, yrow + j, 1, 4, 0);
@@ -108,7 +117,7 @@ SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
         ptrdiff_t p = (ptrdiff_t)w->row_ptr[m];
         const ptrdiff_t end = (ptrdiff_t)w->row_ptr[m + 1];
         sk_v4f a0 = sk_v4f_splat(0.0f), a1 = sk_v4f_splat(0.0f);
-        for (; p + 8 <= end; p += 8) {
+        for (; p + SK_SPMM_U_GEMV_K <= end; p += SK_SPMM_U_GEMV_K) {
             a0 = sk_v4f_fma(a0, sk_v4f_load(values + p), gather4(x, ldx, col, bits, p));
             a1 = sk_v4f_fma(a1, sk_v4f_load(values + p + 4), gather4(x, ldx, col, bits, p + 4));
         }
@@ -139,5 +148,13 @@ void SK_SPMM_U_FN(const sk_csr_f32 *w, int64_t r0, int64_t r1, const float *x, i
         else spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 16);
     }
 }
+
+const sk_tiling SK_SPMM_U_TILING = {
+    .n_tiles = {4 * SK_SPMM_U_V, 2 * SK_SPMM_U_V, SK_SPMM_U_V, 4},
+    .k_step = SK_SPMM_U_K,
+    .k_step1 = SK_SPMM_U_GEMV_K,
+    .row_block = 1,
+    .row_block1 = 1,
+};
 
 #endif

@@ -4,4 +4,5 @@
 #include "simd128.h"
 
 #define SK_SPMM_U_FN sk_f32_spmm_unstructured_wasmsimd
+#define SK_SPMM_U_TILING sk_f32_spmm_unstructured_tiling_wasmsimd
 #include "simd128_body.h"

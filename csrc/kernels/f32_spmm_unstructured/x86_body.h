@@ -22,6 +22,16 @@
 
 /* 4 rows x 4 vectors: 16 accumulators, which spill with 16 registers */
 #define SK_SPMM_U_QUADS (SK_VF_REGS >= 32)
+#define SK_SPMM_U_QUAD_ROWS 4
+/* rows run in quads when they hold at least this many nonzeros on average */
+#define SK_SPMM_U_QUAD_MIN_NNZ 48
+/* n > 1: column tiles of SK_SPMM_U_V vectors, then one of half as many, then one vector,
+ * then a masked tail; a tile of V vectors takes SK_SPMM_U_ACC / V nonzeros per step (into
+ * as many sets of accumulators), the masked tail SK_SPMM_U_ACC / 2 */
+#define SK_SPMM_U_V 4
+#define SK_SPMM_U_ACC 8
+/* n == 1: nonzeros per step (gathered into two 8-wide vectors) */
+#define SK_SPMM_U_GEMV_K 16
 
 /* ---------------------------------------------------------------- n == 1 */
 
@@ -58,14 +68,14 @@ SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
         int64_t p = w->row_ptr[m];
         const int64_t end = w->row_ptr[m + 1];
         sk_v8f a0 = sk_v8f_zero(), a1 = sk_v8f_zero();
-        for (; p + 16 <= end; p += 16) {
+        for (; p + SK_SPMM_U_GEMV_K <= end; p += SK_SPMM_U_GEMV_K) {
             sk_v8f x0, x1;
             SK_GATHER16(x0, x1);
             a0 = sk_v8f_fma(a0, sk_v8f_load(values + p), x0);
             a1 = sk_v8f_fma(a1, sk_v8f_load(values + p + 8), x1);
         }
         const int64_t rem = end - p; /* 0..15 left */
-        if (rem > 0 && p + 16 <= w->nnz) {
+        if (rem > 0 && p + SK_SPMM_U_GEMV_K <= w->nnz) {
             /* Branch-free tail: two 8-wide steps whose lanes past the row's end are
              * masked off. The indices read there belong to the next rows (in bounds,
              * valid columns); their x lanes are zeroed so inf/NaN cannot leak in. */
@@ -88,12 +98,13 @@ SK_INLINE void gemv_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
 /* ---------------------------------------------------------------- n > 1 */
 
 /* One row of W times V vectors of X columns (the last one masked by `tail` when
- * MASKED), U nonzeros per step into U sets of accumulators (U = 8: then one step of 4). */
+ * MASKED), U nonzeros per step into U sets of accumulators (U = SK_SPMM_U_ACC: then one
+ * step of half as many). */
 SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, int wide, int64_t p,
                         int64_t end, const float *x, int64_t ldx, float b, float *yrow, const int V,
                         const int U, const int MASKED, sk_vmask tail) {
     enum { W = SK_VF_LANES };
-    sk_vf acc[8][4];
+    sk_vf acc[SK_SPMM_U_ACC][SK_SPMM_U_V];
     for (int u = 0; u < U; ++u)
         for (int v = 0; v < V; ++v) acc[u][v] = u == 0 ? sk_vf_splat(b) : sk_vf_zero();
 #define SK_XLOAD(xr, v) \
@@ -105,13 +116,13 @@ SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, int wi
             for (int v = 0; v < V; ++v) acc[u][v] = sk_vf_fma(acc[u][v], wv, SK_XLOAD(xr, v));
         }
     }
-    if (U == 8 && p + 4 <= end) {
-        for (int u = 0; u < 4; ++u) {
+    if (U == SK_SPMM_U_ACC && p + U / 2 <= end) {
+        for (int u = 0; u < U / 2; ++u) {
             const sk_vf wv = sk_vf_splat(values[p + u]);
             const float *xr = x + sk_col_at(col, wide ? 32 : 16, p + u) * ldx;
             for (int v = 0; v < V; ++v) acc[u][v] = sk_vf_fma(acc[u][v], wv, SK_XLOAD(xr, v));
         }
-        p += 4;
+        p += U / 2;
     }
     for (; p < end; ++p) {
         const sk_vf wv = sk_vf_splat(values[p]);
@@ -133,12 +144,12 @@ SK_INLINE void row_tile(const float *SK_RESTRICT values, const void *col, int wi
 SK_INLINE void quad_tile(const float *SK_RESTRICT values, const void *col, int wide,
                          const int64_t *row_ptr, int64_t m, const float *x, int64_t ldx,
                          const float *bias, float *y, int64_t ldy) {
-    enum { W = SK_VF_LANES };
+    enum { W = SK_VF_LANES, Q = SK_SPMM_U_QUAD_ROWS };
     const int bits = wide ? 32 : 16;
-    int64_t p[4], e[4];
-    sk_vf acc[4][4];
+    int64_t p[Q], e[Q];
+    sk_vf acc[Q][4];
     int64_t common = INT64_MAX;
-    for (int r = 0; r < 4; ++r) {
+    for (int r = 0; r < Q; ++r) {
         p[r] = row_ptr[m + r];
         e[r] = row_ptr[m + r + 1];
         if (e[r] - p[r] < common) common = e[r] - p[r];
@@ -146,14 +157,14 @@ SK_INLINE void quad_tile(const float *SK_RESTRICT values, const void *col, int w
         for (int v = 0; v < 4; ++v) acc[r][v] = b;
     }
     for (int64_t s = 0; s < common; ++s) {
-        for (int r = 0; r < 4; ++r) {
+        for (int r = 0; r < Q; ++r) {
             const sk_vf wv = sk_vf_splat(values[p[r] + s]);
             const float *xr = x + sk_col_at(col, bits, p[r] + s) * ldx;
             for (int v = 0; v < 4; ++v)
                 acc[r][v] = sk_vf_fma(acc[r][v], wv, sk_vf_load(xr + W * v));
         }
     }
-    for (int r = 0; r < 4; ++r) {
+    for (int r = 0; r < Q; ++r) {
         sk_vf t[4];
         for (int v = 0; v < 4; ++v) t[v] = sk_vf_zero();
         int64_t q = p[r] + common;
@@ -213,7 +224,7 @@ SK_INLINE void panel_quads(const sk_csr_f32 *w, int64_t q0, int64_t q1, const fl
 /* Row m, columns [j0, n): tiles of 4W/2W/W columns and a masked tail. */
 SK_INLINE void row_cols(const sk_csr_f32 *w, int64_t m, const float *x, int64_t j0, int64_t n,
                         int64_t ldx, const float *bias, float *y, int64_t ldy, int wide) {
-    enum { W = SK_VF_LANES };
+    enum { W = SK_VF_LANES, V0 = SK_SPMM_U_V, V1 = SK_SPMM_U_V / 2, A = SK_SPMM_U_ACC };
     const float *values = w->values;
     const void *col = w->col_idx;
     const int64_t p = w->row_ptr[m], end = w->row_ptr[m + 1];
@@ -221,19 +232,19 @@ SK_INLINE void row_cols(const sk_csr_f32 *w, int64_t m, const float *x, int64_t 
     float *yrow = y + m * ldy;
     const sk_vmask none = sk_vmask_none();
     int64_t j = j0;
-    for (; j + 4 * W <= n; j += 4 * W)
-        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 4, 2, 0, none);
-    if (j + 2 * W <= n) {
-        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 2, 4, 0, none);
-        j += 2 * W;
+    for (; j + V0 * W <= n; j += V0 * W)
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, V0, A / V0, 0, none);
+    if (j + V1 * W <= n) {
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, V1, A / V1, 0, none);
+        j += V1 * W;
     }
     /* one vector: 8 sets of accumulators (with 4 the FMA latency bounds the loop) */
     if (j + W <= n) {
-        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 8, 0, none);
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, A, 0, none);
         j += W;
     }
     if (j < n)
-        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, 4, 1,
+        row_tile(values, col, wide, p, end, x + j, ldx, b, yrow + j, 1, A / 2, 1,
                  sk_vmask_first(n - j));
 }
 
@@ -253,17 +264,18 @@ SK_INLINE void spmm_rows(const sk_csr_f32 *w, int64_t r0, int64_t r1, const floa
                     row_cols(w, r, x, nt, n, ldx, bias, y, ldy, wide);
             m = 4 * q1;
         }
-    } else if (SK_SPMM_U_QUADS && nt > 0 && w->nnz >= 48 * w->rows) {
+    } else if (SK_SPMM_U_QUADS && nt > 0 && w->nnz >= SK_SPMM_U_QUAD_MIN_NNZ * w->rows) {
         /* quads pay on long rows; on short ones (1x1 convolutions with few input channels)
          * their leftover loops cost more than the extra parallelism gains. They start at
          * multiples of 4, and the operator splits rows between threads there too: each
          * row is then summed in the same order whatever the thread count. */
-        for (; m % 4 != 0 && m < r1; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
-        for (; m + 4 <= r1; m += 4) {
+        enum { Q = SK_SPMM_U_QUAD_ROWS };
+        for (; m % Q != 0 && m < r1; ++m) row_cols(w, m, x, 0, n, ldx, bias, y, ldy, wide);
+        for (; m + Q <= r1; m += Q) {
             for (int64_t j = 0; j < nt; j += T)
                 quad_tile(w->values, w->col_idx, wide, w->row_ptr, m, x + j, ldx, bias, y + j, ldy);
             if (nt < n)
-                for (int64_t r = m; r < m + 4; ++r)
+                for (int64_t r = m; r < m + Q; ++r)
                     row_cols(w, r, x, nt, n, ldx, bias, y, ldy, wide);
         }
     }
@@ -294,5 +306,14 @@ void SK_VF_FN(sk_f32_spmm_unstructured)(const sk_csr_f32 *w, int64_t r0, int64_t
     if (wide) spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 1);
     else spmm_rows(w, r0, r1, x, n, ldx, bias, y, ldy, 0);
 }
+
+const sk_tiling SK_VF_FN(sk_f32_spmm_unstructured_tiling) = {
+    .n_tiles = {SK_SPMM_U_V * SK_VF_LANES, SK_SPMM_U_V / 2 * SK_VF_LANES, SK_VF_LANES},
+    .k_step = SK_SPMM_U_ACC,
+    .k_step1 = SK_SPMM_U_GEMV_K,
+    .k_block = SK_SPMM_U_QUADS ? SK_SPMM_U_QUAD_MIN_NNZ : 0,
+    .row_block = SK_SPMM_U_QUADS ? SK_SPMM_U_QUAD_ROWS : 1,
+    .row_block1 = 1,
+};
 
 #endif
