@@ -88,3 +88,14 @@ def spmm(c, isa: str, h, X: np.ndarray, n: int, ldx: int, bias, Y: np.ndarray, l
         isa_index(isa), h, ffi.cast("float *", addr(X)), n, ldx,
         ffi.cast("float *", addr(bias)) if bias is not None else ffi.NULL,
         ffi.cast("float *", addr(Y)), ldy)
+
+
+def spmm_strided(c, family: str, isa: str, h, X: np.ndarray, n: int, xs: tuple, bias,
+                 Y: np.ndarray, ys: tuple) -> int:
+    """sk_f32_spmm_<family>_strided_isa (family "unstructured" or "nm") on raw buffers, with
+    X's strides xs = (stride_k, stride_n) and Y's ys = (stride_m, stride_n) in floats."""
+    ffi = c.ffi
+    return getattr(c.lib, f"sk_f32_spmm_{family}_strided_isa")(
+        isa_index(isa), h, ffi.cast("float *", addr(X)), n, *xs,
+        ffi.cast("float *", addr(bias)) if bias is not None else ffi.NULL,
+        ffi.cast("float *", addr(Y)), *ys)

@@ -112,26 +112,135 @@ SK_INLINE int sk_has_nonfinite(const float *x, int64_t rows, int64_t n, int64_t 
     return (a & 0x80000000u) != 0;
 }
 
-/* bad[k] = x[k, j] is inf or NaN, for k < rows; returns how many are. */
-SK_INLINE int64_t sk_mark_nonfinite_column(const float *x, int64_t rows, int64_t ldx, int64_t j,
+/* The SpMM operators' X and Y: element (k, j) of X[cols, n] at x[k * sk + j * sn], element
+ * (m, j) of Y[rows, n] at y[m * sm + j * sn]. Row-major has sn == 1 (sk, sm: the leading
+ * dimension); token-major (x[n, cols], y[n, rows], as linear's x @ W.T) has sk, sm == 1. */
+typedef struct {
+    const float *p;
+    int64_t sk, sn;
+} sk_xview;
+typedef struct {
+    float *p;
+    int64_t sm, sn;
+} sk_yview;
+
+/* X[0:rows, 0:n] holds an inf or NaN. */
+SK_INLINE int sk_xview_has_nonfinite(sk_xview x, int64_t rows, int64_t n) {
+    uint32_t a = 0;
+    if (x.sn == 1)
+        for (int64_t k = 0; k < rows; ++k) a |= sk_nonfinite_bits(x.p + k * x.sk, n);
+    else if (x.sk == 1)
+        for (int64_t j = 0; j < n; ++j) a |= sk_nonfinite_bits(x.p + j * x.sn, rows);
+    else
+        for (int64_t k = 0; k < rows; ++k)
+            for (int64_t j = 0; j < n; ++j) a |= sk_nonfinite_bits(x.p + k * x.sk + j * x.sn, 1);
+    return (a & 0x80000000u) != 0;
+}
+
+/* bad[k] = X[k, j] is inf or NaN, for k < rows; returns how many are. */
+SK_INLINE int64_t sk_mark_nonfinite_column(sk_xview x, int64_t rows, int64_t j,
                                            unsigned char *bad) {
     int64_t nbad = 0;
     for (int64_t k = 0; k < rows; ++k) {
-        bad[k] = (unsigned char)sk_is_nonfinite(x + k * ldx + j);
+        bad[k] = (unsigned char)sk_is_nonfinite(x.p + k * x.sk + j * x.sn);
         nbad += bad[k];
     }
     return nbad;
 }
 
-/* Copies X[:, c0:c0+cn] to buf (rows ldb floats apart), split across the OpenMP team
- * when called inside a parallel region; returns this thread's nonfinite bits. */
-SK_INLINE uint32_t sk_copy_x_block(float *buf, int64_t ldb, const float *x, int64_t ldx,
-                                   int64_t rows, int64_t c0, int64_t cn) {
+/* Copies X[:, c0:c0+cn] to buf (row-major, rows ldb floats apart), split across the
+ * OpenMP team when called inside a parallel region; returns this thread's nonfinite
+ * bits. Token-major X is transposed here, in tiles of SK_XT_K of its columns, so each
+ * source line is read whole. */
+#define SK_XT_K 16
+SK_INLINE uint32_t sk_copy_x_block(float *buf, int64_t ldb, sk_xview x, int64_t rows, int64_t c0,
+                                   int64_t cn) {
     uint32_t bits = 0;
+    if (x.sn == 1) {
 #pragma omp for schedule(static)
-    for (int64_t k = 0; k < rows; ++k)
-        bits |= sk_copy_nonfinite_bits(buf + k * ldb, x + k * ldx + c0, cn);
+        for (int64_t k = 0; k < rows; ++k)
+            bits |= sk_copy_nonfinite_bits(buf + k * ldb, x.p + k * x.sk + c0, cn);
+        return bits;
+    }
+    const int64_t tiles = (rows + SK_XT_K - 1) / SK_XT_K;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t k0 = t * SK_XT_K, kn = rows - k0 < SK_XT_K ? rows - k0 : SK_XT_K;
+        uint32_t a = 0;
+        for (int64_t j = 0; j < cn; ++j) {
+            const float *src = x.p + k0 * x.sk + (c0 + j) * x.sn;
+            for (int64_t i = 0; i < kn; ++i) {
+                float v = src[i * x.sk];
+                uint32_t u;
+                memcpy(&u, &v, sizeof u);
+                a |= (u & 0x7f800000u) + 0x00800000u;
+                buf[(k0 + i) * ldb + j] = v;
+            }
+        }
+        bits |= a;
+    }
     return bits;
+}
+
+/* Rows [r, r + rn) of Y[:, c0:c0+cn] from tile (rows ldt floats apart, tile row 0 is row
+ * r): the stores of a Y that is not row-major. */
+SK_INLINE void sk_store_y_tile(sk_yview y, int64_t r, int64_t rn, int64_t c0, int64_t cn,
+                               const float *tile, int64_t ldt) {
+    if (y.sm == 1)
+        for (int64_t j = 0; j < cn; ++j) {
+            float *dst = y.p + r + (c0 + j) * y.sn;
+            for (int64_t i = 0; i < rn; ++i) dst[i] = tile[i * ldt + j];
+        }
+    else
+        for (int64_t i = 0; i < rn; ++i)
+            for (int64_t j = 0; j < cn; ++j)
+                y.p[(r + i) * y.sm + (c0 + j) * y.sn] = tile[i * ldt + j];
+}
+
+/* Rows of Y per tile when Y is not row-major: 64 rows of up to 64 columns (16 KiB) stay
+ * in L1 between the kernel's stores and their transposed copy into Y. */
+#define SK_Y_TILE_ROWS 64
+#define SK_Y_TILE_COLS 64
+
+/* The kernels address Y by absolute row (y + m * ldy for rows [r, r + rn)); the Y tile
+ * stands in for those rows, so a kernel gets the tile's address less r rows. */
+SK_INLINE float *sk_tile_as_rows(float *tile, int64_t r, int64_t ldt) {
+    return (float *)((uintptr_t)tile - (uintptr_t)r * (uintptr_t)ldt * sizeof(float));
+}
+
+/* Rows [r0, r1) of Y[:, c0:c0+cn] from a microkernel uk (the family's signature: w, rows,
+ * X[:, 0:cn] row-major with rows ldx floats apart, bias, Y and its ldy): in place when Y
+ * is row-major, else tile by tile (tile: SK_Y_TILE_ROWS x SK_Y_TILE_COLS floats). */
+#define SK_RUN_ROWS(uk, w, r0, r1, x, cn, ldx, bias, y, c0, tile)                            \
+    do {                                                                                     \
+        if ((y).sn == 1) {                                                                   \
+            uk(w, r0, r1, x, cn, ldx, bias, (y).p + (c0), (y).sm);                           \
+            break;                                                                           \
+        }                                                                                    \
+        for (int64_t j_ = 0; j_ < (cn); j_ += SK_Y_TILE_COLS)                                \
+            for (int64_t r_ = (r0); r_ < (r1); r_ += SK_Y_TILE_ROWS) {                       \
+                const int64_t re_ = (r1) - r_ < SK_Y_TILE_ROWS ? (r1) : r_ + SK_Y_TILE_ROWS, \
+                              jn_ = (cn) - j_ < SK_Y_TILE_COLS ? (cn) - j_ : SK_Y_TILE_COLS; \
+                uk(w, r_, re_, (x) + j_, jn_, ldx, bias,                                     \
+                   sk_tile_as_rows(tile, r_, SK_Y_TILE_COLS), SK_Y_TILE_COLS);               \
+                sk_store_y_tile(y, r_, re_ - r_, (c0) + j_, jn_, tile, SK_Y_TILE_COLS);      \
+            }                                                                                \
+    } while (0)
+
+/* Columns per copied block of X when X is not row-major: nc, or fewer when cols is so
+ * large that the buffer would exceed max_cols * nc floats. */
+SK_INLINE int64_t sk_block_cols(sk_xview x, int64_t cols, int64_t nc, int64_t max_cols) {
+    if (x.sn == 1 || cols <= max_cols) return nc;
+    const int64_t c = max_cols * nc / cols;
+    return c < 1 ? 1 : c;
+}
+
+/* The layouts the SpMM operators accept (sparsekern.h): X[cols, n] and Y[rows, n] each
+ * row-major (stride_n == 1, stride_k or stride_m >= n) or token-major (stride_k or stride_m
+ * == 1, stride_n >= cols or rows); with n == 1 only a positive stride_k / stride_m. */
+SK_INLINE int sk_layout_valid(int64_t len, int64_t n, int64_t s_row, int64_t s_col) {
+    if (n == 1) return s_row >= 1;
+    return (s_col == 1 && s_row >= n) || (s_row == 1 && s_col >= len && s_col >= 1);
 }
 
 /* a * b and a + b of non-negative sizes; -1 when an operand is negative or the result

@@ -85,6 +85,20 @@ int sk_f32_unstructured_panels_build(const sk_csr_f32 *w, int64_t *panel_off, fl
 int sk_f32_spmm_unstructured_isa(int isa, const sk_csr_f32 *w, const float *x, int64_t n,
                                  int64_t ldx, const float *bias, float *y, int64_t ldy);
 
+/* The same for X and Y in either layout, by strides in floats: X[k, j] is
+ * x[k * x_stride_k + j * x_stride_n] and Y[m, j] is y[m * y_stride_m + j * y_stride_n].
+ * Each is row-major (stride_n == 1, the other stride >= n) or token-major, one row per
+ * column j as linear's x[n, cols] and y[n, rows] (stride_k or stride_m == 1, stride_n >= cols
+ * or rows); with n == 1 only stride_k and stride_m (>= 1) are read. Token-major X is
+ * transposed into the blocks the operator copies anyway and Y through a cache-sized tile,
+ * so linear's y = x @ W.T needs no copies around the call. */
+int sk_f32_spmm_unstructured_strided(const sk_csr_f32 *w, const float *x, int64_t n,
+                                     int64_t x_stride_k, int64_t x_stride_n, const float *bias,
+                                     float *y, int64_t y_stride_m, int64_t y_stride_n);
+int sk_f32_spmm_unstructured_strided_isa(int isa, const sk_csr_f32 *w, const float *x, int64_t n,
+                                         int64_t x_stride_k, int64_t x_stride_n, const float *bias,
+                                         float *y, int64_t y_stride_m, int64_t y_stride_n);
+
 /* N:M structured sparse matrix W[rows, cols]: in every group of m consecutive
  * columns (the last group padded when m does not divide cols) exactly n entries
  * are stored, 1 <= n < m, m in {4, 8, 16}.
@@ -118,6 +132,14 @@ int sk_f32_spmm_nm(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx, c
 /* The same with an explicit ISA variant (for tests and benchmarks). */
 int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
                        const float *bias, float *y, int64_t ldy);
+
+/* X and Y in either layout, as sk_f32_spmm_unstructured_strided. */
+int sk_f32_spmm_nm_strided(const sk_nm_f32 *w, const float *x, int64_t n, int64_t x_stride_k,
+                           int64_t x_stride_n, const float *bias, float *y, int64_t y_stride_m,
+                           int64_t y_stride_n);
+int sk_f32_spmm_nm_strided_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n,
+                               int64_t x_stride_k, int64_t x_stride_n, const float *bias, float *y,
+                               int64_t y_stride_m, int64_t y_stride_n);
 
 /* Activation-sparse weights (format "act"): W[rows, cols] stored input-major.
  *   wt[cols * rows]   float32, W transposed: row k (rows floats) is W[:, k]

@@ -88,23 +88,29 @@ static int64_t buf_ld(int64_t cn) {
     return (cn + 15) & ~(int64_t)15;
 }
 
-static void run_thread(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T, const float *x,
-                       int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy, float *buf,
-                       uint32_t *nonfinite) {
+/* Rows [r0, r1) of thread t of T, in blocks of 4 rows (the kernels' row block). */
+static void thread_rows(const sk_nm_f32 *w, int t, int T, int64_t *r0, int64_t *r1) {
     const int64_t blocks = (w->rows + 3) / 4;
-    const int64_t r0 = blocks * t / T * 4;
-    int64_t r1 = blocks * (t + 1) / T * 4;
-    if (r1 > w->rows) r1 = w->rows;
+    *r0 = blocks * t / T * 4;
+    *r1 = blocks * (t + 1) / T * 4;
+    if (*r1 > w->rows) *r1 = w->rows;
+}
+
+static void run_thread(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T, sk_xview x,
+                       int64_t n, const float *bias, sk_yview y, float *buf, int64_t nc,
+                       float *tile, uint32_t *nonfinite) {
+    int64_t r0, r1;
+    thread_rows(w, t, T, &r0, &r1);
     if (!buf) {
-        if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
+        if (r0 < r1) SK_RUN_ROWS(uk, w, r0, r1, x.p, n, x.sk, bias, y, 0, tile);
         return;
     }
     uint32_t bits = 0; /* X is scanned for inf/NaN while it is copied */
-    for (int64_t c0 = 0; c0 < n; c0 += SK_NM_NC) {
-        const int64_t cn = n - c0 < SK_NM_NC ? n - c0 : SK_NM_NC;
+    for (int64_t c0 = 0; c0 < n; c0 += nc) {
+        const int64_t cn = n - c0 < nc ? n - c0 : nc;
         const int64_t ldb = buf_ld(cn);
-        bits |= sk_copy_x_block(buf, ldb, x, ldx, w->cols, c0, cn);
-        if (r0 < r1) uk(w, r0, r1, buf, cn, ldb, bias, y + c0, ldy);
+        bits |= sk_copy_x_block(buf, ldb, x, w->cols, c0, cn);
+        if (r0 < r1) SK_RUN_ROWS(uk, w, r0, r1, buf, cn, ldb, bias, y, c0, tile);
 #pragma omp barrier
     }
 #pragma omp atomic update
@@ -122,18 +128,15 @@ static sk_f32_spmm_nm_ukernel xt_ukernel_for(int isa) {
 }
 
 static void run_rows(sk_f32_spmm_nm_ukernel uk, const sk_nm_f32 *w, int t, int T, const float *x,
-                     int64_t n, int64_t ldx, const float *bias, float *y, int64_t ldy) {
-    const int64_t blocks = (w->rows + 3) / 4;
-    const int64_t r0 = blocks * t / T * 4;
-    int64_t r1 = blocks * (t + 1) / T * 4;
-    if (r1 > w->rows) r1 = w->rows;
-    if (r0 < r1) uk(w, r0, r1, x, n, ldx, bias, y, ldy);
+                     int64_t n, int64_t ldx, const float *bias, sk_yview y, float *tile) {
+    int64_t r0, r1;
+    thread_rows(w, t, T, &r0, &r1);
+    if (r0 < r1) SK_RUN_ROWS(uk, w, r0, r1, x, n, ldx, bias, y, 0, tile);
 }
 
 /* y[r, j] becomes NaN when row r of W has no stored slot at some k with x[k, j]
  * non-finite (dense BLAS multiplies that zero by inf/NaN). Rare path. */
-static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx, float *y,
-                               int64_t ldy) {
+static int propagate_nonfinite(const sk_nm_f32 *w, sk_xview x, int64_t n, sk_yview y) {
     unsigned char *bad = (unsigned char *)sk_malloc_n(w->cols, 1);
     if (!bad) return SK_ERR_NOMEM;
     const union {
@@ -142,7 +145,7 @@ static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, in
     } qnan = {0x7fc00000u};
     const int64_t slots = sk_nm_groups(w) * w->n;
     for (int64_t j = 0; j < n; ++j) {
-        const int64_t nbad = sk_mark_nonfinite_column(x, w->cols, ldx, j, bad);
+        const int64_t nbad = sk_mark_nonfinite_column(x, w->cols, j, bad);
         if (nbad == 0) continue;
         for (int64_t r = 0; r < w->rows; ++r) {
             const uint8_t *meta = w->meta + r * w->meta_stride;
@@ -151,7 +154,7 @@ static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, in
                 const int64_t col = (s / w->n) * w->m + sk_nm_pos(meta, s, w->pos_bits);
                 if (col < w->cols) covered += bad[col];
             }
-            if (covered < nbad) y[r * ldy + j] = qnan.f;
+            if (covered < nbad) y.p[r * y.sm + j * y.sn] = qnan.f;
         }
     }
     free(bad);
@@ -160,8 +163,9 @@ static int propagate_nonfinite(const sk_nm_f32 *w, const float *x, int64_t n, in
 
 static int pos_bits_for(int m) { return m == 4 ? 2 : m == 8 ? 3 : m == 16 ? 4 : 0; }
 
-int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
-                       const float *bias, float *y, int64_t ldy) {
+int sk_f32_spmm_nm_strided_isa(int isa, const sk_nm_f32 *w, const float *xp, int64_t n,
+                               int64_t x_stride_k, int64_t x_stride_n, const float *bias, float *yp,
+                               int64_t y_stride_m, int64_t y_stride_n) {
     if (!w || n < 0 || w->rows < 0 || w->cols < 0 || w->cols > INT64_MAX - 16)
         return SK_ERR_INVALID_ARG;
     if (w->n < 1 || w->n >= w->m || pos_bits_for(w->m) == 0 || w->pos_bits != pos_bits_for(w->m))
@@ -175,77 +179,119 @@ int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, i
     if (w->meta_stride % 8 != 0 || meta_bits < 0 || stride_bits < meta_bits)
         return SK_ERR_INVALID_ARG;
     if (n == 0 || w->rows == 0) return SK_OK;
-    if (ldx < n || ldy < n || !y || (w->cols > 0 && !x)) return SK_ERR_INVALID_ARG;
+    if (!sk_layout_valid(w->cols, n, x_stride_k, x_stride_n) ||
+        !sk_layout_valid(w->rows, n, y_stride_m, y_stride_n) || !yp || (w->cols > 0 && !xp))
+        return SK_ERR_INVALID_ARG;
     if (slots > 0 && (!w->values || !w->meta)) return SK_ERR_INVALID_ARG;
     if (!sk_isa_supported(isa)) return SK_ERR_UNSUPPORTED;
     sk_f32_spmm_nm_ukernel uk = ukernel_for(isa);
     if (!uk) return SK_ERR_UNSUPPORTED;
+    /* one column: both layouts are the same vector */
+    const sk_xview x = {xp, x_stride_k, n == 1 ? 1 : x_stride_n};
+    const sk_yview y = {yp, y_stride_m, n == 1 ? 1 : y_stride_n};
 
     int nt = sk_threads_current();
     const double work = ((double)slots + 1.0) * (double)w->rows * (double)n;
     if (work < SK_NM_MIN_PARALLEL_WORK) nt = 1;
     const int64_t blocks = (w->rows + 3) / 4;
     if (nt > blocks) nt = (int)blocks;
+    float *tiles = NULL;
+    if (y.sn != 1) {
+        tiles = (float *)sk_aligned_alloc_n((int64_t)nt * SK_Y_TILE_ROWS * SK_Y_TILE_COLS,
+                                            sizeof(float));
+        if (!tiles) return SK_ERR_NOMEM;
+    }
+#define SK_NM_TILE(t) (tiles ? tiles + (int64_t)(t) * SK_Y_TILE_ROWS * SK_Y_TILE_COLS : NULL)
     sk_f32_spmm_nm_ukernel xuk = xt_ukernel_for(isa);
     if (xuk && n >= 2 && n <= xt_max_n(w) && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS) {
         const int64_t ldxt = (w->cols + 15) & ~(int64_t)15;
         float *xt = (float *)sk_aligned_alloc_n(n * ldxt, sizeof(float));
-        if (!xt) return SK_ERR_NOMEM;
-        for (int64_t k = 0; k < w->cols; ++k)
-            for (int64_t c = 0; c < n; ++c) xt[c * ldxt + k] = x[k * ldx + c];
+        if (!xt) {
+            free(tiles);
+            return SK_ERR_NOMEM;
+        }
+        if (x.sk == 1)
+            for (int64_t c = 0; c < n; ++c)
+                for (int64_t k = 0; k < w->cols; ++k) xt[c * ldxt + k] = x.p[k + c * x.sn];
+        else
+            for (int64_t k = 0; k < w->cols; ++k)
+                for (int64_t c = 0; c < n; ++c) xt[c * ldxt + k] = x.p[k * x.sk + c * x.sn];
 #if defined(_OPENMP)
         if (nt > 1) {
 #pragma omp parallel num_threads(nt)
             run_rows(xuk, w, omp_get_thread_num(), omp_get_num_threads(), xt, n, ldxt, bias, y,
-                     ldy);
+                     SK_NM_TILE(omp_get_thread_num()));
         } else
 #endif
         {
-            run_rows(xuk, w, 0, 1, xt, n, ldxt, bias, y, ldy);
+            run_rows(xuk, w, 0, 1, xt, n, ldxt, bias, y, tiles);
         }
         free(xt);
-        if (sk_has_nonfinite(x, w->cols, n, ldx)) return propagate_nonfinite(w, x, n, ldx, y, ldy);
+        free(tiles);
+        if (sk_xview_has_nonfinite(x, w->cols, n)) return propagate_nonfinite(w, x, n, y);
         return SK_OK;
     }
     /* Batch 1 reads x in 32-float windows: from a numpy array that starts 16 bytes into
      * a cache line every window straddles two lines, which measured 2x slower (1:8,
      * 4096^2). An aligned copy of x costs 4*K bytes. */
-    const float *xk = x;
-    int64_t ldk = ldx;
+    sk_xview xk = x;
     float *xa = NULL;
     if (n == 1 && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS &&
-        ((uintptr_t)x % 64 != 0 || ldx != 1)) {
+        ((uintptr_t)x.p % 64 != 0 || x.sk != 1)) {
         xa = (float *)sk_aligned_alloc_n(w->cols, sizeof(float));
-        if (!xa) return SK_ERR_NOMEM;
-        for (int64_t k = 0; k < w->cols; ++k) xa[k] = x[k * ldx];
-        xk = xa;
-        ldk = 1;
+        if (!xa) {
+            free(tiles);
+            return SK_ERR_NOMEM;
+        }
+        for (int64_t k = 0; k < w->cols; ++k) xa[k] = x.p[k * x.sk];
+        xk.p = xa;
+        xk.sk = 1;
     }
+    /* X not row-major is always copied (the kernels read it row-major) */
     float *buf = NULL;
     uint32_t nonfinite = 0;
-    if (n > 1 && w->cols > 0 && w->cols <= SK_NM_MAX_PACK_COLS &&
-        (n > SK_NM_NC || w->cols * n >= SK_NM_MIN_COPY)) {
-        const int64_t ld = buf_ld(n < SK_NM_NC ? n : SK_NM_NC);
+    const int64_t nc = sk_block_cols(x, w->cols, SK_NM_NC, SK_NM_MAX_PACK_COLS);
+    if (n > 1 && w->cols > 0 &&
+        (x.sn != 1 ||
+         (w->cols <= SK_NM_MAX_PACK_COLS && (n > SK_NM_NC || w->cols * n >= SK_NM_MIN_COPY)))) {
+        const int64_t ld = buf_ld(n < nc ? n : nc);
         buf = (float *)sk_aligned_alloc_n(w->cols * ld, sizeof(float));
-        if (!buf) return SK_ERR_NOMEM;
+        if (!buf) {
+            free(tiles);
+            return SK_ERR_NOMEM;
+        }
     }
 #if defined(_OPENMP)
     if (nt > 1) {
 #pragma omp parallel num_threads(nt)
-        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), xk, n, ldk, bias, y, ldy,
-                   buf, &nonfinite);
+        run_thread(uk, w, omp_get_thread_num(), omp_get_num_threads(), xk, n, bias, y, buf, nc,
+                   SK_NM_TILE(omp_get_thread_num()), &nonfinite);
     } else
 #endif
     {
-        run_thread(uk, w, 0, 1, xk, n, ldk, bias, y, ldy, buf, &nonfinite);
+        run_thread(uk, w, 0, 1, xk, n, bias, y, buf, nc, tiles, &nonfinite);
     }
+#undef SK_NM_TILE
     const int copied = buf != NULL;
     free(buf);
     free(xa);
+    free(tiles);
     if (w->cols > 0 &&
-        (copied ? (nonfinite & 0x80000000u) != 0 : sk_has_nonfinite(x, w->cols, n, ldx)))
-        return propagate_nonfinite(w, x, n, ldx, y, ldy);
+        (copied ? (nonfinite & 0x80000000u) != 0 : sk_xview_has_nonfinite(x, w->cols, n)))
+        return propagate_nonfinite(w, x, n, y);
     return SK_OK;
+}
+
+int sk_f32_spmm_nm_strided(const sk_nm_f32 *w, const float *x, int64_t n, int64_t x_stride_k,
+                           int64_t x_stride_n, const float *bias, float *y, int64_t y_stride_m,
+                           int64_t y_stride_n) {
+    return sk_f32_spmm_nm_strided_isa(sk_isa_current(), w, x, n, x_stride_k, x_stride_n, bias, y,
+                                      y_stride_m, y_stride_n);
+}
+
+int sk_f32_spmm_nm_isa(int isa, const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx,
+                       const float *bias, float *y, int64_t ldy) {
+    return sk_f32_spmm_nm_strided_isa(isa, w, x, n, ldx, 1, bias, y, ldy, 1);
 }
 
 int sk_f32_spmm_nm(const sk_nm_f32 *w, const float *x, int64_t n, int64_t ldx, const float *bias,

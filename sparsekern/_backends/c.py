@@ -36,7 +36,6 @@ class CBackend:
             raise ValueError(
                 f"SPARSEKERN_ISA={os.environ.get('SPARSEKERN_ISA')!r} is not an ISA this CPU and "
                 f"build can run; choose one of {self.isas()}")
-        self._fn = lib.sk_f32_spmm_unstructured
         self._cast = ffi.cast
         self._buf = ffi.from_buffer   # ~5x cheaper than ndarray.ctypes.data
 
@@ -154,7 +153,8 @@ class CBackend:
         return (hp, off, val, col)
 
     def spmm_unstructured(self, W, X: np.ndarray, bias, out: np.ndarray) -> None:
-        """out[M, N] = W @ X[K, N] (+ bias); X, bias, out float32 C-contiguous."""
+        """out[M, N] = W @ X[K, N] (+ bias); X and out float32, each C-contiguous or the
+        transpose of a C-contiguous array (token-major: linear's x.T and y.T)."""
         h = W._c or self._handle(W)
         if X.shape[1] >= 64:   # the kernels use the panel layout only from batch 64 on
             p = W._panels
@@ -162,14 +162,22 @@ class CBackend:
                 p = self._build_panels(W)
             if p:
                 h = p[0]
-        self._spmm(self._fn, h, X, bias, out)
+        self._spmm(self.lib.sk_f32_spmm_unstructured_strided, h, X, bias, out)
+
+    def _operand(self, A: np.ndarray):
+        """(buffer, stride of rows, stride of columns) in floats, for A float32 C-contiguous
+        or the transpose of a C-contiguous array; the layout contract of the *_strided entry
+        points."""
+        if A.flags.c_contiguous:
+            return self._buf("float[]", A), A.shape[1], 1
+        return self._buf("float[]", A.T), 1, A.shape[0]
 
     def _spmm(self, fn, h, X, bias, out) -> None:
-        """fn(h, X, n, ldx, bias, out, ldy) over C-contiguous float32 X[K, n], out[M, n]."""
-        buf = self._buf
-        n = X.shape[1]
-        st = fn(h, buf("float[]", X), n, n,
-                buf("float[]", bias) if bias is not None else self.ffi.NULL, buf("float[]", out), n)
+        """fn(h, X, n, strides, bias, out, strides) (the *_strided entry points)."""
+        xb, xsk, xsn = self._operand(X)
+        yb, ysm, ysn = self._operand(out)
+        st = fn(h, xb, X.shape[1], xsk, xsn,
+                self._buf("float[]", bias) if bias is not None else self.ffi.NULL, yb, ysm, ysn)
         if st:
             self._raise(st)
 
@@ -189,7 +197,7 @@ class CBackend:
 
     def spmm_nm(self, W, X: np.ndarray, bias, out: np.ndarray) -> None:
         """out[M, N] = W @ X[K, N] (+ bias) for an NMMatrix W."""
-        self._spmm(self.lib.sk_f32_spmm_nm, W._c or self._nm_handle(W), X, bias, out)
+        self._spmm(self.lib.sk_f32_spmm_nm_strided, W._c or self._nm_handle(W), X, bias, out)
 
     # -- activation-sparse kernels
     def _act_handle(self, W):

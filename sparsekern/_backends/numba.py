@@ -1,6 +1,8 @@
 """The "numba" backend: the kernels of sparsekern._numba on the same packed arrays."""
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["NumbaBackend"]
 
 
@@ -27,13 +29,24 @@ class NumbaBackend:
     def set_num_threads(self, n: int) -> None:
         self._mod.set_num_threads(n)
 
+    # The kernels take X and out C-contiguous; token-major views (linear's x.T, y.T) are
+    # copied here, in the fallback backend only.
+    @staticmethod
+    def _spmm(kernel, X, out) -> None:
+        y = out if out.flags.c_contiguous else np.empty(out.shape, out.dtype)
+        kernel(np.ascontiguousarray(X), y)
+        if y is not out:
+            out[...] = y
+
     def spmm_unstructured(self, W, X, bias, out) -> None:
-        self._mod.spmm_unstructured(W.row_ptr, W.col_idx, W.values, X, bias, out)
+        self._spmm(lambda x, y: self._mod.spmm_unstructured(W.row_ptr, W.col_idx, W.values, x,
+                                                            bias, y), X, out)
 
     # -- N:M structured kernels
     def spmm_nm(self, W, X, bias, out) -> None:
         n, m = W.pattern
-        self._mod.spmm_nm(W.values, W.meta, W.shape[1], n, m, W.pos_bits, X, bias, out)
+        self._spmm(lambda x, y: self._mod.spmm_nm(W.values, W.meta, W.shape[1], n, m, W.pos_bits,
+                                                  x, bias, y), X, out)
 
     # -- activation-sparse kernels
     def act_linear(self, W, x, bias, out, threshold, topk, select, rows) -> None:

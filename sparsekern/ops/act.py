@@ -117,11 +117,13 @@ def matmul(W: ActMatrix, X: np.ndarray, bias, out: np.ndarray) -> None:
     n = X.shape[1]
     if n == 0 or m == 0:
         return
-    xt = np.ascontiguousarray(X.T)
-    tmp = np.empty((n, m), F32)
+    xt = np.ascontiguousarray(X.T)   # no copy for linear's token-major X
+    in_place = out.T.flags.c_contiguous   # linear's token-major out
+    tmp = out.T if in_place else np.empty((n, m), F32)
     thr, kk, sel = selection(W)
     _backends.backend().act_linear(W, xt, bias, tmp, thr, kk, sel, n)
-    out[...] = tmp.T
+    if not in_place:
+        out[...] = tmp.T
 
 
 # ----------------------------------------------------------------------------- delta

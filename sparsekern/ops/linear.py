@@ -31,10 +31,19 @@ def _check_packed(W, name: str):
                          f"linear need a 2-D one (use sparsekern.conv2d for conv weights)")
 
 
+def _as_matrix(X, name: str) -> np.ndarray:
+    """X as float32, C-contiguous or the transpose of a C-contiguous array (what the kernels
+    read in place: a Fortran-ordered X is not copied); any other array is converted."""
+    if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == F32 and X.flags.aligned
+            and X.flags.f_contiguous and not X.flags.c_contiguous):
+        return X
+    return as_f32(X, name)
+
+
 def matmul(W, X) -> np.ndarray:
     """W @ X for packed W[M, K] and X of shape (K,), (K, N) or (..., K, N), like numpy.matmul."""
     _check_packed(W, "W")
-    X = as_f32(X, "X")
+    X = _as_matrix(X, "X")
     m, k = W._shape
     nd = X.ndim
     if nd == 2:
@@ -54,11 +63,25 @@ def matmul(W, X) -> np.ndarray:
     if X.shape[-2] != k:
         raise ValueError(f"matmul: W is {m}x{k} but X has {X.shape[-2]} rows (shape {X.shape})")
     batch, n = X.shape[:-2], X.shape[-1]
-    cols = int(np.prod(batch, dtype=np.int64)) * n  # explicit: reshape(0, -1) fails when K == 0
-    flat = np.ascontiguousarray(np.moveaxis(X, -2, 0)).reshape(k, cols)
-    out = np.empty((m, flat.shape[1]), F32)
-    product(W)(W, flat, None, out)
-    return np.ascontiguousarray(np.moveaxis(out.reshape((m,) + batch + (n,)), 0, -2))
+    count = int(np.prod(batch, dtype=np.int64))
+    out = np.empty(batch + (m, n), F32)
+    if n == 1:   # a stack of vectors is a token-major [count, K]: one call, no copies
+        product(W)(W, X.reshape(count, k).T, None, out.reshape(count, m).T)
+    elif n >= _BATCH_IN_PLACE_N:   # wide enough that W streams once per item anyway
+        Xs, outs = X.reshape(count, k, n), out.reshape(count, m, n)
+        for i in range(count):
+            product(W)(W, Xs[i], None, outs[i])
+    else:   # narrow items: one call over [K, count * n] streams W once, not count times
+        flat = np.ascontiguousarray(np.moveaxis(X.reshape(count, k, n), 1, 0)).reshape(k, count * n)
+        res = np.empty((m, count * n), F32)
+        product(W)(W, flat, None, res)
+        out.reshape(count, m, n)[...] = np.moveaxis(res.reshape(m, count, n), 0, 1)
+    return out
+
+
+# From this many columns per matrix a batched matmul runs one call per matrix: the kernels
+# process X in blocks of 64 columns, each streaming W once, so nothing is lost by splitting.
+_BATCH_IN_PLACE_N = 64
 
 
 def linear(input, weight, bias=None, *, threshold=None, topk=None, select=None) -> np.ndarray:
@@ -84,13 +107,9 @@ def linear(input, weight, bias=None, *, threshold=None, topk=None, select=None) 
                             f"sk.pack(W, 'act') (got format {weight.format!r})")
         return act.linear(x, weight, b, threshold, topk, select)
     lead = x.shape[:-1]
-    rows = x.size // k if k else int(np.prod(lead, dtype=np.int64))
-    if rows == 1:
-        out = np.empty((m, 1), F32)
-        product(weight)(weight, x.reshape(k, 1), b, out)
-        return out.reshape(lead + (m,))
-    xt = np.ascontiguousarray(x.reshape(rows, k).T)
-    out = np.empty((m, rows), F32)
-    product(weight)(weight, xt, b, out)
-    return np.ascontiguousarray(out.T).reshape(lead + (m,))
+    rows = int(np.prod(lead, dtype=np.int64))
+    out = np.empty(lead + (m,), F32)
+    # token-major views: the kernels read x and write out in place (x.T is W @ X's X)
+    product(weight)(weight, x.reshape(rows, k).T, b, out.reshape(rows, m).T)
+    return out
 
